@@ -1,0 +1,40 @@
+"""Build the FastAPI application."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from minemap import __version__
+from minemap.api import api_v1, health
+from minemap.api.problems import add_handlers
+from minemap.db.engine import make_engine
+from minemap.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Return the minemap service configured by `settings` (from the environment if None)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = make_engine(settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="minemap",
+        version=__version__,
+        description="Landmine and explosive-ordnance contamination and its clearance.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag", "Location"])
+    add_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_v1)
+    return app

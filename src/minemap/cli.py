@@ -1,0 +1,168 @@
+"""The `minemap` command line: thin commands over db, store, sample and the app."""
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from minemap.db import migrate
+from minemap.db.cluster import Cluster
+from minemap.db.engine import make_engine, transaction
+from minemap.errors import MinemapError
+from minemap.settings import Settings
+from minemap.vocab import Role
+
+app = typer.Typer(help="minemap: landmine contamination and land release.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: private cluster and migrations.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    ctx.obj = Settings()
+
+
+def reports_errors(command):
+    """Exit 1 with a one-line reason on any MinemapError."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MinemapError as exc:
+            err.print(f"[red]error:[/red] {exc.detail}", highlight=False, soft_wrap=True)
+            for problem in exc.problems:
+                err.print(f"  feature {problem.index}: {problem.code}: {problem.reason}",
+                          highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def private_cluster(settings: Settings) -> Cluster:
+    return Cluster(Path(settings.home))
+
+
+@app.command()
+@reports_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API, OGC API and web map."""
+    import uvicorn
+
+    settings = settings_of(ctx)
+    host, port = host or settings.host, port or settings.port
+    out.print(f"minemap serving on http://{host}:{port}", highlight=False)
+    if workers > 1:
+        uvicorn.run("minemap.app:create_app", factory=True, host=host, port=port, workers=workers)
+    else:
+        from minemap.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@db_app.command("start")
+@reports_errors
+def db_start(ctx: typer.Context) -> None:
+    """Start the private PostGIS cluster under ./.minemap/ (created on first use)."""
+    settings = settings_of(ctx)
+    if settings.database_url:
+        out.print("MINEMAP_DATABASE_URL is set: no private cluster needed.")
+        return
+    cluster = private_cluster(settings)
+    cluster.start()
+    out.print(f"PostGIS running in {cluster.home} ({cluster.url()})", highlight=False)
+
+
+@db_app.command("stop")
+@reports_errors
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the private PostGIS cluster."""
+    private_cluster(settings_of(ctx)).stop()
+    out.print("stopped")
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    migrate.upgrade(make_engine(settings_of(ctx)), revision)
+    db_status(ctx)
+
+
+@db_app.command("downgrade")
+@reports_errors
+def db_downgrade(ctx: typer.Context, revision: str) -> None:
+    """Revert the migrations down to REVISION ('base' for an empty database)."""
+    migrate.downgrade(make_engine(settings_of(ctx)), revision)
+    db_status(ctx)
+
+
+@db_app.command("status")
+@reports_errors
+def db_status(ctx: typer.Context) -> None:
+    """Show the database's revision and the newest one available."""
+    current, head = migrate.status(make_engine(settings_of(ctx)))
+    state = "up to date" if current == head else "needs `minemap db upgrade`"
+    out.print(f"database at {current or 'base (empty)'}, newest {head}: {state}")
+
+
+@app.command("load-sample")
+@reports_errors
+def load_sample(
+    ctx: typer.Context,
+    if_empty: Annotated[bool, typer.Option(help="Only into a database with no records yet.")] = False,
+) -> None:
+    """Load the districts and the synthetic sample hazards and releases (idempotent)."""
+    from minemap import sample
+
+    with transaction(make_engine(settings_of(ctx))) as conn:
+        loaded = sample.load(conn, if_empty=if_empty)
+    out.print(
+        f"{loaded.districts} districts; {loaded.hazards} new hazards, "
+        f"{loaded.releases} new releases"
+    )
+
+
+@token_app.command("create")
+@reports_errors
+def token_create(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option(help="Organisation (created if new).")],
+    role: Annotated[Role, typer.Option(help="admin, reviewer, operator or viewer.")],
+    name: Annotated[str | None, typer.Option(help="A label for the token.")] = None,
+) -> None:
+    """Print a new API token; only its hash is stored, so it cannot be shown again."""
+    from minemap.store import tokens
+
+    with transaction(make_engine(settings_of(ctx))) as conn:
+        token_id, token = tokens.create(conn, organisation=org, role=role, name=name)
+    err.print(f"token {token_id} ({role.value} of {org}); keep it, it is shown only once:")
+    print(token)
+
+
+@token_app.command("revoke")
+@reports_errors
+def token_revoke(ctx: typer.Context, token_id: int) -> None:
+    """Revoke token TOKEN_ID: it stops working at once."""
+    from minemap.store import tokens
+
+    with transaction(make_engine(settings_of(ctx))) as conn:
+        tokens.revoke(conn, token_id)
+    out.print(f"token {token_id} revoked")

@@ -1,0 +1,157 @@
+"""The schema as ORM classes; the migrations in migrations/versions/ create it."""
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Identity,
+    Integer,
+    Numeric,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from minemap.db.base import Base
+from minemap.vocab import (
+    Classification,
+    HazardType,
+    HistoryAction,
+    LandUse,
+    ReleaseMethod,
+    Review,
+    Role,
+)
+
+
+def pg_enum(enum, name: str) -> Enum:
+    """Map a StrEnum onto the PostgreSQL enum type the migration created."""
+    return Enum(enum, name=name, values_callable=lambda e: [m.value for m in e],
+                create_type=False)
+
+
+def polygons() -> Geometry:
+    return Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+
+
+# Geodesic area on the WGS84 ellipsoid, kept by PostgreSQL itself.
+GEODESIC_AREA = "ST_Area(geography(geom))"
+
+now = func.now()
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+
+
+class District(Base):
+    __tablename__ = "districts"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)  # ISO suffix, used in hazard codes
+    name: Mapped[str] = mapped_column(Text)
+    name_az: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    iso_3166_2: Mapped[str | None] = mapped_column(Text, unique=True)
+    region: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(polygons(), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
+
+
+class Hazard(Base):
+    __tablename__ = "hazards"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    classification: Mapped[Classification] = mapped_column(pg_enum(Classification, "classification"))
+    hazard_types: Mapped[list[HazardType]] = mapped_column(
+        ARRAY(pg_enum(HazardType, "hazard_type"))
+    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    recorded_on: Mapped[dt.date] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(polygons(), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
+    review: Mapped[Review] = mapped_column(pg_enum(Review, "review_state"), default=Review.approved)
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (CheckConstraint("started_on <= completed_on", name="started_before_completed"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    method: Mapped[ReleaseMethod] = mapped_column(pg_enum(ReleaseMethod, "release_method"))
+    hazard_id: Mapped[int | None] = mapped_column(ForeignKey("hazards.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    started_on: Mapped[dt.date | None] = mapped_column(Date)
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    land_use: Mapped[LandUse | None] = mapped_column(pg_enum(LandUse, "land_use"))
+    ap_mines: Mapped[int] = mapped_column(Integer, default=0)
+    at_mines: Mapped[int] = mapped_column(Integer, default=0)
+    uxo: Mapped[int] = mapped_column(Integer, default=0)
+    cmr: Mapped[int] = mapped_column(Integer, default=0)
+    ied: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(polygons(), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
+    review: Mapped[Review] = mapped_column(pg_enum(Review, "review_state"), default=Review.approved)
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Baseline(Base):
+    __tablename__ = "baselines"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    area_km2: Mapped[float] = mapped_column(Numeric)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    role: Mapped[Role] = mapped_column(pg_enum(Role, "role"))
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)  # sha256 hex; never the token
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HistoryEvent(Base):
+    """One create, update, review or delete of a hazard or release; rows are only appended."""
+
+    __tablename__ = "history"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    entity: Mapped[str] = mapped_column(Text)  # 'hazard' | 'release'
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[HistoryAction] = mapped_column(pg_enum(HistoryAction, "history_action"))
+    version: Mapped[int] = mapped_column(Integer)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    actor: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)

@@ -1,0 +1,1 @@
+"""SQL per aggregate. Functions take the connection first and flush, never commit."""

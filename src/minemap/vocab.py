@@ -1,0 +1,57 @@
+"""The IMAS vocabulary, spelled as in the contract and mirrored by PostgreSQL enum types."""
+
+from enum import StrEnum
+
+
+class Classification(StrEnum):
+    SHA = "SHA"  # suspected hazardous area: indirect evidence
+    CHA = "CHA"  # confirmed hazardous area: direct evidence
+
+
+class HazardType(StrEnum):
+    AP = "AP"
+    AT = "AT"
+    UXO = "UXO"
+    AXO = "AXO"
+    CMR = "CMR"
+    IED = "IED"
+
+
+class ReleaseMethod(StrEnum):
+    cancelled = "cancelled"  # non-technical survey
+    reduced = "reduced"  # technical survey
+    cleared = "cleared"  # clearance
+
+
+class LandUse(StrEnum):
+    agriculture = "agriculture"
+    housing = "housing"
+    transport = "transport"
+    energy = "energy"
+    water = "water"
+    environment = "environment"
+    other = "other"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    reviewer = "reviewer"
+    operator = "operator"
+    viewer = "viewer"
+
+
+class Review(StrEnum):
+    submitted = "submitted"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class HistoryAction(StrEnum):
+    create = "create"
+    update = "update"
+    review = "review"
+    delete = "delete"
+
+
+# Device counts a release records, in the order reports list them.
+DEVICE_FIELDS = ("ap_mines", "at_mines", "uxo", "cmr", "ied")
