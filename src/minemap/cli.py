@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from minemap.db import migrate
 from minemap.db.cluster import Cluster
@@ -41,6 +42,12 @@ def reports_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            err.print(f"[red]error:[/red] cannot reach the database ({reason}); start the private "
+                      "one with `minemap db start` or set MINEMAP_DATABASE_URL",
+                      highlight=False, soft_wrap=True)
+            sys.exit(1)
         except MinemapError as exc:
             err.print(f"[red]error:[/red] {exc.detail}", highlight=False, soft_wrap=True)
             for problem in exc.problems:

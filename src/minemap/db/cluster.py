@@ -112,8 +112,21 @@ class Cluster:
             return False
         return self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0
 
+    def _check_reachable(self) -> None:
+        """Refuse clearly when the server account cannot enter a parent of the cluster home."""
+        if os.geteuid() != 0:
+            return
+        for parent in self.home.parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001 and parent.owner() != self.account:
+                raise SetupError(
+                    f"the '{self.account}' account that runs PostgreSQL cannot enter {parent}: "
+                    f"chmod o+x {parent}, or set MINEMAP_HOME to a directory it can reach"
+                )
+
     def _prepare_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        self._check_reachable()
         self.sockdir.mkdir(exist_ok=True)
         if os.geteuid() == 0:
             # The server account must reach and own its directories.

@@ -1,0 +1,5 @@
+"""Allow `python -m minemap`."""
+
+from minemap.cli import app
+
+app(prog_name="minemap")
