@@ -49,12 +49,13 @@ ORGS = ["ANAMA", "MoD Engineering Troops", "MES", "Azerbaijan Demining Company",
         "APOPO", "IEPF"]
 ORG_P = [0.36, 0.26, 0.08, 0.14, 0.05, 0.04, 0.07]
 LAND_USE = ["agriculture", "housing", "transport", "energy", "water", "environment", "other"]
-# Cumulative km² released inside hazards; fitted to the published figures.
+# Cumulative km² released inside hazards. Published: ~55 by 2021-10-31, ~530 during 2023,
+# ~1,660 by 2024-10-31, ~1,800 by 2025-03-31; the other points are smooth guesses.
 CURVE = [("2021-01-10", 0), ("2021-10-31", 55), ("2021-12-31", 80), ("2022-12-31", 420),
          ("2023-12-31", 950), ("2024-10-31", 1660), ("2024-12-31", 1715),
          ("2025-03-31", 1800), ("2025-12-31", 2100)]
 RELEASE_TARGET_KM2 = 2100
-METHOD_P = {"SHA": [0.55, 0.30, 0.15], "CHA": [0.10, 0.30, 0.60]}  # cancelled/reduced/cleared
+METHOD_P = {"SHA": [0.54, 0.30, 0.16], "CHA": [0.10, 0.30, 0.60]}  # cancelled/reduced/cleared
 DEVICE_DENSITY = {"AP": 80, "AT": 30, "UXO": 100, "AXO": 20, "CMR": 20}  # per km² cleared
 # Lambert azimuthal equal-area around Karabakh: metres for shaping, areas ~ geodesic.
 _LAEA = "+proj=laea +lat_0=39.7 +lon_0=46.8 +datum=WGS84 +units=m"
@@ -63,12 +64,12 @@ _INV = Transformer.from_crs(_LAEA, "EPSG:4326", always_xy=True)
 day = dt.date.fromisoformat
 
 
-def to_m(g):
-    return shapely.transform(g, lambda xy: np.column_stack(_FWD.transform(xy[:, 0], xy[:, 1])))
+def to_m(g, tr=_FWD):
+    return shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
 def to_ll(g):
-    return shapely.transform(g, lambda xy: np.column_stack(_INV.transform(xy[:, 0], xy[:, 1])))
+    return to_m(g, _INV)
 
 
 def parts(g):
@@ -93,8 +94,12 @@ def load_districts():
         p = f["properties"]
         iso = p["iso_3166_2"] or "AZ-SUS"  # Shusha city has no ISO 3166-2 code
         target = iso in TARGETS and bool(p["karabakh_ez_2021"])
-        out.append(dict(name=p["name"], suffix=iso.split("-")[1], target=target,
-                        geom=to_m(shape(f["geometry"]))))
+        # densify first: a 20 km border edge straight in lon/lat bows metres away from the
+        # straight edge in metres; clip masks 1 m inside the border absorb the remaining cm
+        # so hazards stay inside their district after reprojection and rounding
+        g = to_m(shape(f["geometry"]).segmentize(0.01))
+        out.append(dict(name=p["name"], suffix=iso.split("-")[1], target=target, geom=g,
+                        mask=g.buffer(-1.0, join_style="mitre") if target else None))
     return out
 
 
@@ -185,13 +190,14 @@ def hazard_types(rng, cls, d_front, d_town):
 
 def make_hazards(rng, districts):
     targets = [d for d in districts if d["target"]]
-    region = REGION
+    region, region_mask = REGION, REGION.buffer(-1.0, join_style="mitre")
     x0, y0, x1, y1 = region.bounds
     seeds = []
     while len(seeds) < 3100:  # thinning: cell density falls off away from the front
         xy = rng.uniform([x0, y0], [x1, y1], (5000, 2))
         d = shapely.distance(FRONT_M, shapely.points(xy))
-        keep = shapely.contains_xy(region, xy[:, 0], xy[:, 1]) & (rng.random(5000) < 0.045 + np.exp(-d / 4500))
+        keep = (shapely.contains_xy(region, xy[:, 0], xy[:, 1])
+                & (rng.random(5000) < 0.045 + np.exp(-d / 4500)))
         seeds.extend(map(tuple, xy[keep]))
     cells = shapely.voronoi_polygons(MultiPoint(seeds[:3100]), extend_to=region).geoms
     hazards = []
@@ -199,9 +205,9 @@ def make_hazards(rng, districts):
         hits = [d for d in targets if d["geom"].intersects(cell)]
         # a few cells keep their district-crossing shape; the rest are split per district
         if len(hits) > 1 and rng.random() < 0.12:
-            pieces = [(p, region) for p in parts(cell.intersection(region))]
+            pieces = [(p, region_mask) for p in parts(cell.intersection(region))]
         else:
-            pieces = [(p, d["geom"]) for d in hits for p in parts(cell.intersection(d["geom"]))]
+            pieces = [(p, d["mask"]) for d in hits for p in parts(cell.intersection(d["geom"]))]
         for piece, mask in pieces:
             if piece.area < 0.03e6 or rng.random() < 0.13:  # slivers, and gaps in the coverage
                 continue
@@ -217,12 +223,14 @@ def make_hazards(rng, districts):
         c = h["geom"].representative_point()
         d_front = c.distance(FRONT_M)
         town, d_town, way = near_town(c)
-        cls = "CHA" if (d_front < 6500 and rng.random() < 0.9) or (d_town < 2500 and rng.random() < 0.5) \
-            or rng.random() < 0.04 else "SHA"
+        # CHA: confirmed minefields along the front, battle areas in towns, a few elsewhere
+        cha = (d_front < 6500 and rng.random() < 0.9) or (d_town < 2500 and rng.random() < 0.5)
+        cls = "CHA" if cha or rng.random() < 0.04 else "SHA"
         h.update(cls=cls, types=hazard_types(rng, cls, d_front, d_town), org=pick(rng, ORGS, ORG_P),
                  d_town=d_town, district=max(targets, key=lambda d: d["geom"].intersection(h["geom"]).area))
         era = rng.choice(3, p=[0.62, 0.25, 0.13])  # most were recorded right after the war
-        lo, hi = [("2020-12-01", "2021-06-30"), ("2021-07-01", "2022-12-31"), ("2023-01-01", "2025-06-30")][era]
+        lo, hi = [("2020-12-01", "2021-06-30"), ("2021-07-01", "2022-12-31"),
+                  ("2023-01-01", "2025-06-30")][era]
         h["recorded"] = day(lo) + dt.timedelta(int(rng.integers(0, (day(hi) - day(lo)).days + 1)))
         label = ("Suspected hazardous area" if cls == "SHA" else
                  "Confirmed minefield" if {"AP", "AT"} & set(h["types"]) else "Confirmed battle area")
@@ -279,12 +287,6 @@ def make_releases(rng, hazards, hz_union):
     return rels
 
 
-def interp_dates(frac):
-    days = [day(d).toordinal() for d, _ in CURVE]
-    share = [v / CURVE[-1][1] for _, v in CURVE]
-    return [dt.date.fromordinal(int(np.ceil(x))) for x in np.interp(frac, share, days)]
-
-
 def date_releases(rng, rels, hz_union):
     """Order releases (town surroundings first), give each its marginal area inside the hazard
     union, and map cumulative area to completion dates via the published-figures curve."""
@@ -298,12 +300,15 @@ def date_releases(rng, rels, hz_union):
         g = rels[i]["geom"].intersection(hz_union)
         prev = [rels[j]["geom"] for j in tree.query(rels[i]["geom"]) if rank[j] < rank[i]]
         marg.append((g.difference(shapely.union_all(prev)) if prev else g).area)
-    done = interp_dates(np.cumsum(marg) / np.sum(marg))
-    for i, d in zip(order, done):
-        rels[i]["completed"] = d
+    # cumulative share of the final area -> date on the curve (also scaled to its end)
+    days = np.interp(np.cumsum(marg) / np.sum(marg), [v / CURVE[-1][1] for _, v in CURVE],
+                     [day(d).toordinal() for d, _ in CURVE])
+    for i, d in zip(order, days):
+        rels[i]["completed"] = dt.date.fromordinal(int(np.ceil(d)))
     for h in {id(r["hazard"]): r["hazard"] for r in rels if r["hazard"]}.values():
         first = min(r["completed"] for r in rels if r["hazard"] is h)
-        h["recorded"] = max(day("2020-12-01"), min(h["recorded"], first - dt.timedelta(int(rng.integers(0, 60)))))
+        before = first - dt.timedelta(int(rng.integers(0, 60)))
+        h["recorded"] = max(day("2020-12-01"), min(h["recorded"], before))
     for r in sorted(rels, key=lambda r: r["completed"]):  # attributes, in a fixed order
         h, km2 = r["hazard"], r["geom"].area / 1e6
         r["method"] = pick(rng, ["cancelled", "reduced", "cleared"], METHOD_P[h["cls"] if h else "SHA"])
@@ -312,8 +317,9 @@ def date_releases(rng, rels, hz_union):
         r["started"] = min(r["completed"], max(start, day("2021-01-04"), h["recorded"] if h else start))
         r["org"] = h["org"] if h and rng.random() < 0.6 else pick(rng, ORGS, ORG_P)
         town = near_town(r["geom"].centroid)[1] < 5000
-        r["land_use"] = pick(rng, LAND_USE, [0.1, 0.45, 0.25, 0.12, 0.05, 0, 0.03] if h is None else
-                             [0.3, 0.3, 0.12, 0.07, 0.05, 0.06, 0.1] if town else [0.5, 0.05, 0.12, 0.08, 0.07, 0.12, 0.06])
+        r["land_use"] = pick(rng, LAND_USE, [0.1, 0.45, 0.25, 0.12, 0.05, 0, 0.03] if h is None
+                             else [0.3, 0.3, 0.12, 0.07, 0.05, 0.06, 0.1] if town
+                             else [0.5, 0.05, 0.12, 0.08, 0.07, 0.12, 0.06])
         r["devices"] = devices(rng, r["method"], h["types"] if h else [], km2)
 
 
@@ -321,7 +327,8 @@ def devices(rng, method, types, km2):
     """Device finds: clearance finds most, technical survey some, NTS and free land rarely any."""
     scale = {"cleared": 1.0, "reduced": 0.15, "cancelled": 0.0}[method]
     out = {t: 0 for t in ("ap_mines", "at_mines", "uxo", "cmr", "ied")}
-    for t, key in (("AP", "ap_mines"), ("AT", "at_mines"), ("UXO", "uxo"), ("AXO", "uxo"), ("CMR", "cmr")):
+    kinds = (("AP", "ap_mines"), ("AT", "at_mines"), ("UXO", "uxo"), ("AXO", "uxo"), ("CMR", "cmr"))
+    for t, key in kinds:
         if t in types and scale:  # gamma-Poisson: minefields are clumpy
             out[key] += int(rng.poisson(rng.gamma(0.7, scale * DEVICE_DENSITY[t] * km2 / 0.7)))
     out["ied"] = int(rng.poisson(1.5)) if "IED" in types and method == "cleared" else 0
@@ -356,13 +363,14 @@ def main():
     rels = [r for r in make_releases(rng, hazards, hz_union) if rounded(r["geom"]) is not None]
     date_releases(rng, rels, hz_union)
     count = {}  # codes: per district (+ classification), in date order
-    for h in sorted(hazards, key=lambda h: (h["recorded"], h["geom"].centroid.x, h["geom"].centroid.y)):
+    for h in sorted(hazards, key=lambda h: (h["recorded"], h["geom"].centroid.x)):
         k = (h["district"]["suffix"], h["cls"])
         count[k] = count.get(k, 0) + 1
         h["code"], h["n"] = f"AZ-{k[0]}-{k[1]}-{count[k]}", count[k]
     hz_feats = [{"type": "Feature", "properties": {
-        "code": h["code"], "classification": h["cls"], "hazard_types": h["types"], "organisation": h["org"],
-        "recorded_on": h["recorded"].isoformat(), "description": h["desc"]}, "geometry": h["geo"]}
+        "code": h["code"], "classification": h["cls"], "hazard_types": h["types"],
+        "organisation": h["org"], "recorded_on": h["recorded"].isoformat(),
+        "description": h["desc"]}, "geometry": h["geo"]}
         for h in sorted(hazards, key=lambda h: (h["district"]["suffix"], h["cls"], h["n"]))]
     feats = []
     for r in sorted(rels, key=lambda r: (r["completed"], r["started"], r["geom"].centroid.x)):
@@ -374,7 +382,8 @@ def main():
             "started_on": r["started"].isoformat(), "completed_on": r["completed"].isoformat(),
             "land_use": r["land_use"], **r["devices"]}, "geometry": rounded(r["geom"])}))
     write(HERE / "hazards.geojson", "minemap synthetic sample hazards (SHA/CHA)", hz_feats)
-    write(HERE / "releases.geojson", "minemap synthetic sample land releases", [f for _, f in sorted(feats)])
+    write(HERE / "releases.geojson", "minemap synthetic sample land releases",
+          [f for _, f in sorted(feats, key=lambda kf: kf[0])])
     verify()
 
 
@@ -399,19 +408,24 @@ def verify():
         assert p["hazard"] is None or recorded[p["hazard"]] <= p["completed_on"]
     H = shapely.union_all(geoms[:len(hz)])
     rel = [(g, f["properties"]) for g, f in zip(geoms[len(hz):], rl)]
-    inside = lambda d: km2(shapely.union_all([g for g, p in rel if p["completed_on"] <= d]).intersection(H))  # noqa: E731
-    rows = [("hazards", len(hz)), ("  of which CHA", sum(f["properties"]["classification"] == "CHA" for f in hz)),
-            ("  MultiPolygon / with hole", f"{sum(g.geom_type == 'MultiPolygon' for g in geoms[:len(hz)])} / "
-                                           f"{sum(any(p.interiors) for g in geoms[:len(hz)] for p in parts(g))}"),
+    hg = geoms[:len(hz)]
+    rows = [("hazards", len(hz)),
+            ("  of which CHA", sum(f["properties"]["classification"] == "CHA" for f in hz)),
+            ("  MultiPolygon / with hole", f"{sum(g.geom_type == 'MultiPolygon' for g in hg)} / "
+                                           f"{sum(any(p.interiors) for g in hg for p in parts(g))}"),
             ("releases", len(rl)), ("  with hazard null", sum(p["hazard"] is None for _, p in rel)),
-            ("hazard union km2", f"{km2(H):,.1f}"), ("hazard sum km2", f"{sum(km2(g) for g in geoms[:len(hz)]):,.1f}")]
-    cum = {d: inside(d) for d in ("2021-10-31", "2022-12-31", "2023-12-31", "2024-10-31", "2025-03-31", "2025-12-31")}
+            ("hazard union km2", f"{km2(H):,.1f}"), ("hazard sum km2", f"{sum(map(km2, hg)):,.1f}")]
+    cum = {}
+    for d in ("2021-10-31", "2022-12-31", "2023-12-31", "2024-10-31", "2025-03-31", "2025-12-31"):
+        cum[d] = km2(shapely.union_all([g for g, p in rel if p["completed_on"] <= d]).intersection(H))
     rows += [(f"released in hazards by {d} km2", f"{v:,.1f}") for d, v in cum.items()]
     rows.insert(-3, ("released in hazards during 2023 km2", f"{cum['2023-12-31'] - cum['2022-12-31']:,.1f}"))
     by_method = {m: sum(km2(g) for g, p in rel if p["method"] == m) for m in ("cancelled", "reduced", "cleared")}
-    rows += [(f"release area {m} km2 (share)", f"{v:,.1f} ({v / sum(by_method.values()):.0%})") for m, v in by_method.items()]
+    rows += [(f"release area {m} km2 (share)", f"{v:,.1f} ({v / sum(by_method.values()):.0%})")
+             for m, v in by_method.items()]
     rows += [(f"total {k}", sum(p[k] for _, p in rel)) for k in ("ap_mines", "at_mines", "uxo", "cmr", "ied")]
-    rows += [(f"{f.name} bytes", f"{f.stat().st_size:,}") for f in (HERE / "hazards.geojson", HERE / "releases.geojson")]
+    rows += [(f"{f.name} bytes", f"{f.stat().st_size:,}")
+             for f in (HERE / "hazards.geojson", HERE / "releases.geojson")]
     w = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{w}}  {v:>12}" for k, v in rows))
     print("checks passed: valid, non-empty, in bounds, unique codes, CCW, 8-40 vertices, dates")
