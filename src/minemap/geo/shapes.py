@@ -1,0 +1,145 @@
+"""Turn GeoJSON geometries into 2D shapely polygons, naming whatever is malformed."""
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from minemap.geo.fields import Bad
+
+_NOT_POLYGONS = {"point", "multipoint", "linestring", "multilinestring"}
+
+
+def _ring(ring, where: str) -> np.ndarray:
+    try:
+        xy = np.asarray(ring, dtype=float)
+    except (TypeError, ValueError):
+        xy = None
+    if xy is None or xy.ndim != 2 or xy.shape[1] < 2:
+        raise Bad("invalid_geometry", f"ring {where} is not a list of [lon, lat] positions")
+    xy = xy[:, :2]
+    if not np.isfinite(xy).all():
+        raise Bad("non_finite_coordinates", f"ring {where} has coordinates that are not finite "
+                                            "numbers (NaN or infinity)")
+    if len(xy) and not (xy[0] == xy[-1]).all():
+        xy = np.vstack([xy, xy[:1]])  # close it, as shapely would
+    if len(xy) < 4:
+        raise Bad("too_few_points", f"ring {where} has {len(xy)} points, fewer than 4")
+    return xy
+
+
+def _polygon(coords, where: str) -> Polygon:
+    if not isinstance(coords, list):
+        raise Bad("invalid_geometry", f"polygon {where}coordinates are not a list of rings")
+    rings = [_ring(ring, f"{where}{number}") for number, ring in enumerate(coords, 1)]
+    return Polygon(rings[0], rings[1:]) if rings else Polygon()
+
+
+def from_geojson(geometry: dict) -> BaseGeometry:
+    """Build a 2D shapely geometry from a GeoJSON dict, or raise Bad naming what is wrong."""
+    kind = geometry.get("type")
+    name = str(kind).lower()
+    coords = geometry.get("coordinates")
+    if name == "polygon":
+        return _polygon(coords, "")
+    if name == "multipolygon":
+        if not isinstance(coords, list):
+            raise Bad("invalid_geometry", "multipolygon coordinates are not a list of polygons")
+        return MultiPolygon([p for number, polygon in enumerate(coords, 1)
+                             if not (p := _polygon(polygon, f"{number}.")).is_empty])
+    if name == "geometrycollection":
+        members = geometry.get("geometries")
+        if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+            raise Bad("invalid_geometry", "geometrycollection geometries are not a list")
+        others = [m.get("type") for m in members if str(m.get("type")).lower() in _NOT_POLYGONS]
+        if others:
+            raise Bad("not_polygon", f"geometry is a GeometryCollection holding a {others[0]}, "
+                                     "not only polygons")
+        return shapely.GeometryCollection([from_geojson(member) for member in members])
+    if name in _NOT_POLYGONS:
+        raise Bad("not_polygon", f"geometry is a {kind}, not a Polygon or MultiPolygon")
+    raise Bad("invalid_geometry", f"geometry type {kind!r} is not a GeoJSON geometry type")
+
+
+def polygons_of(geom: BaseGeometry, *, strict: bool = True) -> MultiPolygon:
+    """Return the polygons of `geom` as one MultiPolygon; with `strict`, refuse anything else."""
+    if strict and geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
+        raise Bad("not_polygon", f"geometry is a {geom.geom_type}, not a Polygon or MultiPolygon")
+    parts = []
+    for part in shapely.get_parts(geom):
+        if part.geom_type == "Polygon":
+            parts.append(part)
+        elif part.geom_type == "MultiPolygon":
+            parts.extend(part.geoms)
+        elif strict:
+            raise Bad("not_polygon", f"geometry is a GeometryCollection holding a "
+                                     f"{part.geom_type}, not only polygons")
+    return MultiPolygon([part for part in parts if not part.is_empty])
+
+
+def _one_by_one(geometry) -> BaseGeometry | None:
+    if isinstance(geometry, BaseGeometry):
+        return geometry
+    if isinstance(geometry, dict) and geometry.get("type") in ("Polygon", "MultiPolygon"):
+        try:
+            return shape(geometry)
+        except Exception:  # whatever it is, check_geometry names it
+            return None
+    return None
+
+
+def assemble(geometries: list) -> np.ndarray:
+    """Build the plainly well-formed GeoJSON (Multi)Polygons in a few vectorised calls.
+
+    Plainly well-formed: closed rings of at least 4 positions, all of one dimension. The result
+    holds shapely geometries (as given, or built: a Polygon for a single part) and None for
+    everything else, which check_geometry examines to name what is wrong.
+    """
+    built = np.full(len(geometries), None, dtype=object)
+    positions, ring_sizes, ring_polygon, polygon_feature, taken = [], [], [], [], []
+    for index, geometry in enumerate(geometries):
+        if isinstance(geometry, BaseGeometry):
+            built[index] = geometry
+            continue
+        if not isinstance(geometry, dict):
+            continue
+        coords = geometry.get("coordinates")
+        kind = geometry.get("type")
+        polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else None
+        if not (isinstance(polygons, list) and polygons and all(
+                isinstance(rings, list) and rings and all(
+                    isinstance(ring, list) and len(ring) >= 4 and ring[0] == ring[-1]
+                    for ring in rings) for rings in polygons)):
+            continue
+        for rings in polygons:
+            for ring in rings:
+                positions.extend(ring)
+                ring_sizes.append(len(ring))
+                ring_polygon.append(len(polygon_feature))
+            polygon_feature.append(len(taken))
+        taken.append(index)
+    if not taken:
+        return built
+    try:
+        xy = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError):
+        xy = None
+    if xy is None or xy.ndim != 2 or xy.shape[1] < 2:  # ragged or not numbers: one by one
+        built[:] = [_one_by_one(geometry) for geometry in geometries]
+        return built
+    with np.errstate(invalid="ignore"):  # NaN positions: check_geometry will name them
+        rings = shapely.linearrings(xy[:, :2],
+                                    indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
+        polygons = shapely.polygons(rings, indices=ring_polygon)
+    # Most features hold one polygon: take it as it is, since multipolygons() with indices
+    # takes longer than all the rest of this function.
+    owner = np.asarray(polygon_feature)
+    parts = np.bincount(owner)
+    result = polygons[np.cumsum(parts) - parts]
+    several = parts > 1
+    if several.any():
+        mine = several[owner]
+        compact = np.unique(owner[mine], return_inverse=True)[1]
+        result[several] = shapely.multipolygons(polygons[mine], indices=compact)
+    built[taken] = result
+    return built
