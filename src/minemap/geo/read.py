@@ -1,0 +1,421 @@
+"""Read a field file as features in lon/lat, refusing whatever cannot be read safely."""
+
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pyogrio
+import pyogrio.errors
+import pyogrio.raw
+import pyproj
+import shapely
+
+from minemap.errors import InvalidInput, PayloadTooLarge, Problem
+
+MB = 1024 * 1024
+FORMATS = "GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, FlatGeobuf or CSV with a WKT column"
+DRIVERS = frozenset({"GeoJSON", "ESRI Shapefile", "GPKG", "KML", "LIBKML", "FlatGeobuf", "CSV"})
+DATASET_SUFFIXES = frozenset({".geojson", ".json", ".shp", ".gpkg", ".kml", ".fgb", ".csv"})
+GEOMETRY_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
+CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": ",".join(GEOMETRY_COLUMNS), "KEEP_GEOM_COLUMNS": "NO"}
+# Fields LIBKML makes of the KML structure itself, not of the user's data.
+KML_STRUCTURE = frozenset({"id", "timestamp", "begin", "end", "altitudemode", "tessellate",
+                           "extrude", "visibility", "draworder", "icon", "snippet"})
+MAX_MEMBERS = 10_000
+RATIO_FLOOR_MB = 10  # below this, a high compression ratio is harmless (blank DBF padding)
+CHUNK = 5_000  # features reprojected at a time
+LISTED = 100  # problems listed one by one; the detail gives the full count
+
+WGS84 = pyproj.CRS("EPSG:4326")
+_LABELS = {".geojson": "GeoJSON file", ".json": "GeoJSON file", ".gpkg": "GeoPackage",
+           ".zip": "zip archive", ".kmz": "KMZ archive", ".kml": "KML file",
+           ".fgb": "FlatGeobuf file", ".shp": "shapefile", ".csv": "CSV file"}
+_GDAL_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+                pyogrio.errors.FieldError, pyogrio.errors.FeatureError,
+                pyogrio.errors.GeometryError, pyogrio.errors.CRSError)
+_NO_POLYGONS = re.compile(r"(Multi)?(Point|LineString|CircularString|CompoundCurve|Curve)\b")
+_KML_ROOT = re.compile(rb"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<kml[\s>]", re.DOTALL)
+_DATE_TEXT = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})(?:[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?))?")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes past which a file is refused before it can exhaust memory or disk."""
+
+    max_features: int = 200_000
+    max_vertices: int = 100_000  # per feature
+    max_expanded_mb: int = 1024  # all members of an archive together, uncompressed
+    max_ratio: int = 100  # uncompressed / compressed size of an archive
+
+
+@dataclass
+class ReadResult:
+    """Features with shapely geometries in EPSG:4326 (lon/lat) and lower-cased property names."""
+
+    features: list[dict]
+    source_crs: str | None
+    layer: str | None
+    driver: str
+
+
+@dataclass(frozen=True)
+class _Layer:
+    file: Path
+    name: str | None  # None: the file's only layer, named once read
+    geometry_type: str | None
+    shown: str  # the file as the user knows it
+
+
+def _invalid(code: str, reason: str) -> InvalidInput:
+    return InvalidInput(reason, problems=[Problem(None, code, reason)])
+
+
+def _too_large(code: str, reason: str) -> PayloadTooLarge:
+    return PayloadTooLarge(reason, problems=[Problem(None, code, reason)])
+
+
+def read_features(path: Path, *, crs: str | None = None, layer: str | None = None,
+                  limits: Limits = Limits()) -> ReadResult:
+    """Read every feature of a field file, reprojected to lon/lat; all of them or an error.
+
+    `crs` overrides the file's own CRS and is required when the file has none (CSV, a
+    shapefile without .prj): nothing is assumed. `layer` chooses among several layers;
+    by default the only one that may hold polygons is read.
+    """
+    path = Path(path)
+    override = _parse_crs(crs) if crs else None
+    if _sniff(path) != "zip":
+        return _read(_choose(_layers([path], path.name), layer, path.name), layer, override,
+                     limits)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise _invalid("unreadable_file", f"{path.name} is not a readable zip archive ({error}); "
+                                          "it may be truncated or damaged") from None
+    with archive:
+        members = _inspect(archive, path.name, limits)  # refuses before anything is written
+        with tempfile.TemporaryDirectory(prefix="minemap-read-") as scratch:
+            files = _extract(archive, members, Path(scratch), path.name)
+            datasets = [file for file in files if file.suffix.lower() in DATASET_SUFFIXES]
+            if not datasets:
+                held = ", ".join(sorted(m.filename for m in members)[:20]) or "nothing"
+                raise _invalid("unreadable_file", f"{path.name} holds no {FORMATS} "
+                                                  f"(it holds: {held})")
+            shown = {file: f"{path.name}/{file.relative_to(scratch).as_posix()}"
+                     for file in datasets}
+            chosen = _choose(_layers(datasets, path.name, shown), layer, path.name)
+            return _read(chosen, layer, override, limits)
+
+
+def _sniff(path: Path) -> str:
+    """Return the format the content shows (zip, gpkg, fgb, shp, geojson, kml, csv) or refuse."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError as error:
+        raise _invalid("unreadable_file",
+                       f"{path.name} cannot be read ({error.strerror})") from None
+    if not head:
+        raise _invalid("unreadable_file", f"{path.name} is empty")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"SQLite format 3\x00") and head[68:72] in (b"GPKG", b"GP10", b"GP11"):
+        return "gpkg"  # the application id: other SQLite databases may hold virtual tables
+    if head.startswith(b"fgb\x03"):
+        return "fgb"
+    if head.startswith(b"\x00\x00\x27\x0a"):
+        return "shp"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        return "geojson"
+    if _KML_ROOT.match(text):
+        return "kml"
+    if text[:1] != b"<" and path.suffix.lower() == ".csv" and b"\x00" not in head:
+        return "csv"
+    # Nothing reaches GDAL unrecognised: GDAL would also open VRTs, which name other files.
+    label = _LABELS.get(path.suffix.lower())
+    said = f"is not a {label}: its content is not" if label else "is not"
+    raise _invalid("unreadable_file", f"{path.name} {said} in any supported format ({FORMATS})")
+
+
+def _inspect(archive: zipfile.ZipFile, name: str, limits: Limits) -> list[zipfile.ZipInfo]:
+    """Return the members worth extracting, refusing bombs, unsafe names and encryption."""
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise _too_large("archive_too_large", f"{name} holds {len(members):,} files, more than "
+                                              f"{MAX_MEMBERS:,}")
+    expanded = sum(member.file_size for member in members)
+    packed = sum(member.compress_size for member in members)
+    if expanded > limits.max_expanded_mb * MB:
+        raise _too_large("archive_too_large", f"{name} expands to {expanded / MB:,.0f} MB, more "
+                                              f"than {limits.max_expanded_mb:,} MB")
+    if expanded > RATIO_FLOOR_MB * MB and expanded > limits.max_ratio * max(packed, 1):
+        raise _too_large("archive_too_large", f"{name} expands {expanded / max(packed, 1):,.0f} "
+                                              f"times ({expanded / MB:,.0f} MB), more than "
+                                              f"{limits.max_ratio} times: a zip bomb?")
+    kept = []
+    for member in members:
+        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+        if (not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]
+                or "\x00" in member.filename or stat.S_ISLNK(member.external_attr >> 16)):
+            raise _invalid("unsafe_archive", f"{name} holds an entry '{member.filename}' that "
+                                             "would be written outside the archive's folder")
+        if member.flag_bits & 0x1:
+            raise _invalid("unreadable_file", f"{name} is encrypted; upload it without a password")
+        if member.is_dir() or "__MACOSX" in parts or parts[-1].startswith("._"):
+            continue  # folders and macOS resource forks hold no data
+        kept.append(member)
+    return kept
+
+
+def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], scratch: Path,
+             name: str) -> list[Path]:
+    """Write the members under `scratch`, never more bytes than each one declares."""
+    files = []
+    for member in members:
+        target = scratch.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        try:
+            with archive.open(member) as source, target.open("wb") as sink:
+                while chunk := source.read(MB):
+                    written += len(chunk)
+                    if written > member.file_size:
+                        raise _too_large("archive_too_large", f"{name}: {member.filename} "
+                                                              "expands past its declared size")
+                    sink.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+            raise _invalid("unreadable_file", f"{name}: {member.filename} cannot be extracted "
+                                              f"({error}); the archive may be truncated or "
+                                              "damaged") from None
+        files.append(target)
+    return files
+
+
+def _clean(message: str, file: Path, shown: str) -> str:
+    """Return GDAL's message without temporary paths, SQL or repeats."""
+    message = str(message).replace(str(file), shown).replace(str(file.parent) + "/", "")
+    message = re.sub(r"\b\w+\((?:SELECT|PRAGMA|INSERT|CREATE)\b.*?\)\s*failed:\s*", "", message)
+    seen: list[str] = []
+    for part in re.split(r";\s+|\n", message):
+        part = part.strip()
+        if part and part not in seen and not part.startswith("It might help"):
+            seen.append(part)
+    return "; ".join(seen)[:400]
+
+
+def _gdal(call, file: Path, shown: str, options: dict | None = None, **kwargs):
+    """Call pyogrio, with the CSV open options unless `options` are given."""
+    csv = file.suffix.lower() == ".csv"
+    options = (CSV_OPTIONS if csv else {}) if options is None else options
+    try:
+        return call(f"CSV:{file}" if csv else file, **kwargs, **options)
+    except _GDAL_ERRORS as error:
+        raise _invalid("unreadable_file", f"{shown} cannot be read: "
+                                          f"{_clean(error, file, shown)}") from None
+    except UnicodeDecodeError as error:
+        raise _invalid("invalid_encoding", f"{shown} holds text that is not {error.encoding} "
+                                           f"({error.reason}); save it as UTF-8") from None
+
+
+def _layers(files: list[Path], name: str, shown: dict[Path, str] | None = None) -> list[_Layer]:
+    """List the layers of the files; in an archive, files GDAL cannot open are skipped."""
+    layers, failures = [], []
+    if len(files) == 1 and _sniff(files[0]) == "geojson":
+        # One layer: listing it would parse the whole file once more. Its name comes later.
+        return [_Layer(files[0], None, None, shown[files[0]] if shown else files[0].name)]
+    for file in files:
+        seen = shown[file] if shown else file.name
+        try:
+            kind = _sniff(file)
+            if kind == "zip":
+                raise _invalid("unreadable_file", f"{seen} is an archive inside the archive")
+            listed = _gdal(pyogrio.list_layers, file, seen, options={})
+        except InvalidInput as error:
+            failures.append(error)
+            continue
+        layers += [_Layer(file, str(layer), geometry_type, seen)
+                   for layer, geometry_type in listed]
+    if not layers and failures:
+        raise failures[0]
+    if not layers:
+        raise _invalid("unreadable_file", f"{name} holds no layers; it may be empty, truncated "
+                                          "or damaged")
+    return layers
+
+
+def _choose(layers: list[_Layer], wanted: str | None, name: str) -> _Layer:
+    """Return the layer asked for or, by default, the only one that may hold polygons."""
+    names = ", ".join(str(layer.name) for layer in layers)
+    if len(layers) == 1 and layers[0].name is None:
+        return layers[0]
+    if wanted is not None:
+        for matches in (lambda n: n == wanted, lambda n: n.lower() == wanted.lower()):
+            found = [layer for layer in layers if matches(layer.name)]
+            if found:
+                return found[0]
+        raise _invalid("unknown_layer", f"{name} has no layer '{wanted}'; its layers are: {names}")
+    if len(layers) == 1:
+        return layers[0]
+    polygonal = [layer for layer in layers if layer.geometry_type is not None
+                 and not _NO_POLYGONS.match(layer.geometry_type)]
+    if len(polygonal) == 1:
+        return polygonal[0]
+    if not polygonal:
+        typed = ", ".join(f"{layer.name} ({layer.geometry_type or 'no geometry'})"
+                          for layer in layers)
+        raise _invalid("no_polygon_layer", f"{name} has no layer with polygons; its layers are: "
+                                           f"{typed}")
+    raise _invalid("ambiguous_layer", f"{name} has {len(polygonal)} layers with polygons: "
+                                      f"{', '.join(layer.name for layer in polygonal)}; "
+                                      "choose one with layer")
+
+
+def _parse_crs(text: str) -> pyproj.CRS:
+    given = text.strip()
+    try:
+        return pyproj.CRS.from_user_input(f"EPSG:{given}" if given.isdigit() else given)
+    except pyproj.exceptions.CRSError:
+        raise _invalid("unknown_crs", f"crs '{text}' is not a known coordinate reference system; "
+                                      "give it as EPSG:<code>, e.g. EPSG:32638 for UTM zone 38N "
+                                      "or EPSG:4326 for longitude/latitude") from None
+
+
+def _crs_name(crs: pyproj.CRS) -> str:
+    authority = crs.to_authority(min_confidence=90)
+    return f"{authority[0]}:{authority[1]}" if authority else crs.name
+
+
+def _source_crs(info: dict, override: pyproj.CRS | None, layer: _Layer) -> pyproj.CRS:
+    if override is not None:
+        return override
+    if not info.get("crs"):
+        raise _invalid("missing_crs", f"{layer.shown} does not say its coordinate reference system "
+                                      "(a CSV, or a shapefile without .prj); give it with crs, "
+                                      "e.g. crs=EPSG:4326 for longitude/latitude or "
+                                      "crs=EPSG:32638 for UTM zone 38N")
+    try:
+        return pyproj.CRS.from_user_input(info["crs"])
+    except pyproj.exceptions.CRSError:
+        raise _invalid("unknown_crs", f"{layer.shown} has a coordinate reference system that is "
+                                      "not known; give it with crs, e.g. crs=EPSG:32638") from None
+
+
+def _transformer(crs: pyproj.CRS, shown: str) -> pyproj.Transformer | None:
+    """Return the transformer to lon/lat, or None when the coordinates are lon/lat already."""
+    if crs.equals(WGS84, ignore_axis_order=True):
+        return None
+    try:
+        # always_xy: files store x (easting, longitude) first, whatever the CRS's axis order.
+        return pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+    except pyproj.exceptions.ProjError:
+        raise _invalid("unknown_crs", f"{shown}: {_crs_name(crs)} cannot be converted to "
+                                      "longitude/latitude") from None
+
+
+def _geometries(wkb: np.ndarray, crs: pyproj.CRS, limits: Limits, shown: str) -> np.ndarray:
+    """Return the WKB as lon/lat shapely geometries, freeing the WKB as it goes."""
+    transformer = _transformer(crs, shown)
+    geoms = np.full(len(wkb), None, dtype=object)
+    over: list[tuple[int, int]] = []
+    # In slices, so that the temporary coordinate arrays stay small whatever the file's size.
+    for start in range(0, len(wkb), CHUNK):
+        part = shapely.from_wkb(wkb[start:start + CHUNK], on_invalid="ignore")
+        wkb[start:start + CHUNK] = None
+        counts = shapely.get_num_coordinates(part)
+        over += [(start + int(i), int(counts[i]))
+                 for i in np.flatnonzero(counts > limits.max_vertices)]
+        if over:
+            continue  # the file is refused: no point reprojecting the rest
+        geoms[start:start + CHUNK] = part if transformer is None else shapely.transform(
+            part, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    if over:
+        problems = [Problem(index, "too_many_vertices", f"geometry has {count:,} vertices, "
+                                                        f"more than {limits.max_vertices:,}")
+                    for index, count in over[:LISTED]]
+        raise InvalidInput(f"{shown}: {len(over):,} features have more than "
+                           f"{limits.max_vertices:,} vertices; simplify them", problems=problems)
+    return geoms
+
+
+def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
+          limits: Limits) -> ReadResult:
+    info = _gdal(pyogrio.read_info, layer.file, layer.shown, layer=layer.name)
+    name = layer.name or info.get("layer_name") or layer.file.stem
+    if wanted is not None and wanted.lower() != name.lower():
+        raise _invalid("unknown_layer", f"{layer.shown} has no layer '{wanted}'; its layer is: "
+                                        f"{name}")
+    if info["driver"] not in DRIVERS:
+        raise _invalid("unreadable_file", f"{layer.shown} is a {info['driver']} file, which is "
+                                          f"not supported ({FORMATS})")
+    if info["features"] > limits.max_features:
+        raise _too_many(layer, f"{info['features']:,}", limits)
+    crs = _source_crs(info, override, layer)
+    meta, _, wkb, columns = _gdal(pyogrio.raw.read, layer.file, layer.shown, layer=name,
+                                  force_2d=True, datetime_as_string=True,
+                                  max_features=limits.max_features + 1)
+    if wkb is None:
+        wanted = (f"; name a column {', '.join(GEOMETRY_COLUMNS)} and fill it with WKT"
+                  if info["driver"] == "CSV" else "")
+        raise _invalid("no_geometry", f"{layer.shown} has no geometry column{wanted}")
+    if len(wkb) > limits.max_features:
+        raise _too_many(layer, "more", limits)
+    geoms = _geometries(wkb, crs, limits, layer.shown)
+    del wkb
+    names, values = _properties(meta, columns, info["driver"], layer.shown)
+    features = [{"type": "Feature", "geometry": geom, "properties": dict(zip(names, row))}
+                for geom, row in zip(geoms.tolist(), zip(*values) if values else
+                                     ((),) * len(geoms))]
+    return ReadResult(features, _crs_name(crs), name, info["driver"])
+
+
+def _too_many(layer: _Layer, count: str, limits: Limits) -> PayloadTooLarge:
+    return _too_large("too_many_features", f"{layer.shown} has {count} features, more than "
+                                           f"{limits.max_features:,}; split it into several files")
+
+
+def _properties(meta: dict, columns, driver: str, shown: str) -> tuple[list[str], list[list]]:
+    """Return the lower-cased names and the plain Python values of the columns worth keeping."""
+    names, values, original = [], [], {}
+    for name, column, ogr_type, subtype in zip(meta["fields"], columns, meta["ogr_types"],
+                                               meta["ogr_subtypes"]):
+        key = str(name).lower()
+        plain = _plain_column(column, ogr_type, subtype)
+        if driver in ("KML", "LIBKML") and (key in KML_STRUCTURE or (
+                key in ("name", "description") and all(v in (None, "") for v in plain))):
+            continue
+        if key in original:
+            raise _invalid("duplicate_property", f"{shown} has columns '{original[key]}' and "
+                                                 f"'{name}', which differ only in case")
+        original[key] = name
+        names.append(key)
+        values.append(plain)
+    return names, values
+
+
+def _plain_column(column: np.ndarray, ogr_type: str, subtype: str) -> list:
+    """Return the column as plain Python: NaN as None, integers as int, dates as ISO text."""
+    values = column.tolist()  # numpy scalars become Python ones
+    if subtype == "OFSTBoolean":
+        return [None if v is None or v != v else bool(v) for v in values]
+    if ogr_type in ("OFTInteger", "OFTInteger64") and column.dtype.kind == "f":
+        return [None if v != v else int(v) for v in values]  # nulls made the column float
+    return [_date_text(v) if type(v) is str else v.tolist() if isinstance(v, np.ndarray)
+            else None if v != v else v for v in values]
+
+
+def _date_text(text: str) -> str:
+    """Return GDAL's date text (2023/05/01, 2023-05-01T00:00:00) as an ISO date; else as is."""
+    if len(text) < 10 or text[4] not in "/-":
+        return text
+    found = _DATE_TEXT.fullmatch(text)
+    if found is None:
+        return text
+    year, month, day, time = found.groups()
+    day_text = f"{year}-{month}-{day}"
+    return day_text if time is None or not time.strip("0:.") else f"{day_text}T{time}"
