@@ -2,8 +2,11 @@
 
 from fastapi import APIRouter
 
-from minemap.api import health
+from minemap.api import baselines, health, records
 
 api_v1 = APIRouter(prefix="/api/v1")
+api_v1.include_router(records.hazards_router)
+api_v1.include_router(records.releases_router)
+api_v1.include_router(baselines.router)
 
 __all__ = ["api_v1", "health"]

@@ -1,0 +1,149 @@
+"""/api/v1/hazards and /api/v1/releases: one set of routes, built once per kind of record."""
+
+import hashlib
+from datetime import date
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from minemap import accounting
+from minemap.api import schemas
+from minemap.api.auth import CurrentPrincipal, Requires
+from minemap.api.deps import ConnectionDep
+from minemap.api.schemas import GEOJSON, GeoJSONResponse, documented_body
+from minemap.errors import (InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
+                            Problem)
+from minemap.store import hazards, history, records, releases
+from minemap.store.records import Kind
+
+READ = Depends(Requires())
+
+
+async def feature_body(request: Request) -> dict:
+    """Read the body as a JSON object; geo.checks decides whether it is a good Feature."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}",
+                           problems=[Problem(0, "invalid_json", f"the body is not JSON: {exc}")]
+                           ) from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body is not a GeoJSON Feature", problems=[
+            Problem(0, "invalid_feature", "input is not a GeoJSON Feature")])
+    return body
+
+
+FeatureBody = Annotated[dict, Depends(feature_body)]
+IfMatch = Annotated[str | None, Header(description="The ETag of the record as last read")]
+IfNoneMatch = Annotated[str | None, Header()]
+
+
+def representation(feature: dict) -> tuple[bytes, str]:
+    """Return a stored Feature's bytes and strong ETag: id, version and a digest of the bytes.
+
+    The digest covers what changes without a new version (a hazard's remaining area as
+    releases are recorded, a release's hazard code), so a stale copy is never confirmed.
+    """
+    body = orjson.dumps(feature)
+    digest = hashlib.blake2b(body, digest_size=6).hexdigest()
+    return body, f'"{feature["id"]}-{feature["properties"]["version"]}-{digest}"'
+
+
+def _tags(header: str) -> set[str]:
+    return {tag.strip() for tag in header.split(",")}
+
+
+def _locked(conn, kind: Kind, record_id: int, if_match: str | None) -> dict:
+    """Return the record, locked, if `if_match` holds its current ETag (else 428 or 412)."""
+    if if_match is None:
+        raise PreconditionRequired(f"send If-Match with the ETag of the {kind.entity} "
+                                   "(from GET) to change it")
+    current = records.get(conn, kind, record_id, lock=True)
+    _, tag = representation(current)
+    if if_match.strip() != "*" and tag not in _tags(if_match):
+        raise PreconditionFailed(f"{kind.entity} {record_id} has changed since it was read "
+                                 f"(its ETag is now {tag}); read it again")
+    return current
+
+
+def _stored(feature: dict, status: int = 200, headers: dict | None = None) -> Response:
+    body, tag = representation(feature)
+    return GeoJSONResponse(body, status_code=status, headers={"ETag": tag, **(headers or {})})
+
+
+def router(kind: Kind, *, created: type, patch: type, out: type, collection: type,
+           query: type[schemas.RecordQuery]) -> APIRouter:
+    """Return the routes of one kind; the models only document bodies and parameters."""
+    api = APIRouter(prefix=f"/{kind.name}", tags=[kind.name])
+    one = f"get_{kind.entity}"
+
+    @api.post("", status_code=201, response_model=out, response_class=GeoJSONResponse,
+              openapi_extra=documented_body(created), summary=f"Create a {kind.entity}")
+    def create(actor: CurrentPrincipal, feature: FeatureBody, conn: ConnectionDep,
+               request: Request) -> Response:
+        [record] = records.check(kind, [feature], today=date.today())
+        [new_id] = records.create(conn, kind, [record], actor=actor)
+        accounting.refresh(conn)
+        location = str(request.url_for(one, id=new_id))
+        return _stored(records.get(conn, kind, new_id), 201, {"Location": location})
+
+    @api.get("", response_model=collection, response_class=GeoJSONResponse, dependencies=[READ],
+             summary=f"List {kind.name}")
+    def search(params: Annotated[query, Query()], conn: ConnectionDep,
+               request: Request) -> Response:
+        features, more = records.search(conn, kind, limit=params.limit, offset=params.offset,
+                                        **params.filters())
+        links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+        if more:
+            following = request.url.include_query_params(offset=params.offset + params.limit,
+                                                         limit=params.limit)
+            links.append({"href": str(following), "rel": "next", "type": GEOJSON})
+        return GeoJSONResponse({"type": "FeatureCollection", "features": features,
+                                "numberReturned": len(features), "links": links})
+
+    @api.get("/{id}", name=one, response_model=out, response_class=GeoJSONResponse,
+             dependencies=[READ], summary=f"Read a {kind.entity}",
+             responses={304: {"description": "Not modified (If-None-Match)"}})
+    def read(id: int, conn: ConnectionDep, if_none_match: IfNoneMatch = None) -> Response:
+        body, tag = representation(records.get(conn, kind, id))
+        # Weak comparison, as RFC 9110 asks for If-None-Match.
+        if if_none_match and (if_none_match.strip() == "*" or tag in {
+                t.removeprefix("W/") for t in _tags(if_none_match)}):
+            return Response(status_code=304, headers={"ETag": tag})
+        return GeoJSONResponse(body, headers={"ETag": tag})
+
+    @api.patch("/{id}", response_model=out, response_class=GeoJSONResponse,
+               openapi_extra=documented_body(patch), summary=f"Change a {kind.entity}")
+    def change(id: int, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
+               if_match: IfMatch = None) -> Response:
+        current = _locked(conn, kind, id, if_match)
+        records.update(conn, kind, current, changes, actor=actor, today=date.today())
+        accounting.refresh(conn)
+        return _stored(records.get(conn, kind, id))
+
+    @api.delete("/{id}", status_code=204, response_class=Response,
+                summary=f"Delete a {kind.entity} (kept in its history)")
+    def delete(id: int, actor: CurrentPrincipal, conn: ConnectionDep,
+               if_match: IfMatch = None) -> Response:
+        current = _locked(conn, kind, id, if_match)
+        records.delete(conn, kind, current, actor=actor)
+        accounting.refresh(conn)
+        return Response(status_code=204)
+
+    @api.get("/{id}/history", dependencies=[READ], summary=f"The history of a {kind.entity}")
+    def changes_of(id: int, conn: ConnectionDep) -> list[dict]:
+        entries = history.entries(conn, kind.entity, id)
+        if not entries:
+            raise NotFound(f"no {kind.entity} {id}")
+        return entries
+
+    return api
+
+
+hazards_router = router(hazards.KIND, created=schemas.HazardIn, patch=schemas.HazardPatch,
+                        out=schemas.HazardOut, collection=schemas.HazardCollection,
+                        query=schemas.HazardQuery)
+releases_router = router(releases.KIND, created=schemas.ReleaseIn, patch=schemas.ReleasePatch,
+                         out=schemas.ReleaseOut, collection=schemas.ReleaseCollection,
+                         query=schemas.ReleaseQuery)

@@ -1,0 +1,46 @@
+"""Keep the history of hazards and releases: one appended row per create, update, review, delete."""
+
+from sqlalchemy import Connection, select
+
+from minemap.db.models import HistoryEvent, Organisation
+from minemap.store.tokens import Principal
+from minemap.vocab import HistoryAction
+
+
+def logged(action: HistoryAction, *, prior: bool) -> str:
+    """Return the CTE `logged`, appending a history row for each row of the CTE `written`.
+
+    `written` holds the rows as the statement left them (RETURNING *); with `prior`, the CTE
+    `prior` holds the same rows as they were, joined by id, for the before snapshot. A delete
+    keeps no after snapshot. The statement binds what `params` returns.
+    """
+    before = "minemap_snapshot(to_jsonb(prior))" if prior else "CAST(NULL AS jsonb)"
+    after = ("CAST(NULL AS jsonb)" if action is HistoryAction.delete
+             else "minemap_snapshot(to_jsonb(written))")
+    source = "written JOIN prior USING (id)" if prior else "written"
+    return f"""logged AS (
+    INSERT INTO history (entity, entity_id, action, version, token_id, actor, organisation_id,
+                         reason, before, after)
+    SELECT CAST(:entity AS text), written.id, CAST('{action.value}' AS history_action),
+           written.version, CAST(:token_id AS integer), CAST(:actor AS text),
+           CAST(:actor_organisation_id AS integer), CAST(:reason AS text), {before}, {after}
+    FROM {source})"""
+
+
+def params(entity: str, actor: Principal, reason: str | None = None) -> dict:
+    """Return the values `logged` binds: the entity ('hazard' or 'release') and who acted."""
+    return {"entity": entity, "token_id": actor.token_id, "actor": actor.name,
+            "actor_organisation_id": actor.organisation_id, "reason": reason}
+
+
+def entries(conn: Connection, entity: str, entity_id: int) -> list[dict]:
+    """Return the history of one hazard or release, oldest first (deleted ones included)."""
+    h, o = HistoryEvent.__table__, Organisation.__table__
+    rows = conn.execute(
+        select(h.c.id, h.c.action, h.c.version, h.c.at, h.c.actor, h.c.token_id,
+               o.c.name.label("organisation"), h.c.reason, h.c.before, h.c.after)
+        .select_from(h.outerjoin(o, o.c.id == h.c.organisation_id))
+        .where(h.c.entity == entity, h.c.entity_id == entity_id)
+        .order_by(h.c.id)
+    )
+    return [dict(row._mapping) for row in rows]
