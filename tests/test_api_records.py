@@ -189,7 +189,7 @@ def test_generated_codes_filters_and_paging(mapped):
 
     seen, url, pages = [], "/api/v1/hazards?limit=2", 0
     while url:
-        page = api.client.get(url).json()
+        page = api.client.get(url, headers=api.auth()).json()  # submissions: not public
         assert page["numberReturned"] == len(page["features"]) <= 2
         seen += [f["id"] for f in page["features"]]
         url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
@@ -197,7 +197,7 @@ def test_generated_codes_filters_and_paging(mapped):
     assert seen == ids and pages == 3
 
     def ids_of(**params) -> list[int]:
-        response = api.client.get("/api/v1/hazards", params=params)
+        response = api.client.get("/api/v1/hazards", params=params, headers=api.auth())
         assert response.status_code == 200, response.text
         return [f["id"] for f in response.json()["features"]]
 

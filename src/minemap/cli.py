@@ -1,12 +1,16 @@
 """The `minemap` command line: thin commands over db, store, sample and the app."""
 
+import datetime as dt
 import functools
+import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from minemap.db import migrate
@@ -173,3 +177,124 @@ def token_revoke(ctx: typer.Context, token_id: int) -> None:
     with transaction(make_engine(settings_of(ctx))) as conn:
         tokens.revoke(conn, token_id)
     out.print(f"token {token_id} revoked")
+
+
+class RecordKind(str, Enum):
+    hazards = "hazards"
+    releases = "releases"
+
+
+class Decision(str, Enum):
+    approve = "approve"
+    reject = "reject"
+
+
+@app.command()
+@reports_errors
+def review(
+    ctx: typer.Context,
+    kind: Annotated[RecordKind, typer.Argument(help="hazards or releases.")],
+    record_id: Annotated[int, typer.Argument(help="The record's id.")],
+    decision: Annotated[Decision, typer.Argument(help="approve or reject.")],
+    reason: Annotated[str | None, typer.Option(help="Why; required to reject.")] = None,
+    token: Annotated[str | None, typer.Option(
+        envvar="MINEMAP_TOKEN", help="Decide as this admin or reviewer token; by default the "
+                                     "history names the CLI actor, cli:<os user>.")] = None,
+) -> None:
+    """Approve or reject a submitted hazard or release, as POST .../{id}/review does."""
+    import getpass
+
+    from minemap import accounting
+    from minemap.errors import Unauthorized
+    from minemap.store import hazards, records, releases, tokens
+
+    target = {"hazards": hazards.KIND, "releases": releases.KIND}[kind.value]
+    with transaction(make_engine(settings_of(ctx))) as conn:
+        # Whoever can run this command can reach the database, so acts with an admin's rights.
+        actor = (tokens.authenticate(conn, token) if token else
+                 tokens.Principal(None, f"cli:{getpass.getuser()}", Role.admin, None, None))
+        if actor is None:
+            raise Unauthorized("the token is unknown or revoked")
+        records.authorise_review(actor)
+        current = records.get(conn, target, record_id, lock=True, reader=actor)
+        records.review(conn, target, current, decision=decision.value, reason=reason,
+                       actor=actor)
+        accounting.refresh(conn)
+        done = records.get(conn, target, record_id)["properties"]
+    out.print(f"{target.entity} {record_id} ({done['code']}) {done['review']} by {actor.name}, "
+              f"now version {done['version']}", highlight=False)
+
+
+@app.command()
+@reports_errors
+def backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="The dump to write.")]
+           ) -> None:
+    """Write a consistent dump of the whole database to FILE (pg_dump custom format)."""
+    from minemap import backup as backups
+
+    backups.backup(settings_of(ctx), file)
+    out.print(f"database written to {file} ({file.stat().st_size:,} bytes)", highlight=False)
+
+
+@app.command()
+@reports_errors
+def restore(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A dump written by `minemap backup`.")],
+    force: Annotated[bool, typer.Option(help="Replace a database that holds data.")] = False,
+) -> None:
+    """Restore FILE into the database: refused if it holds data, unless --force replaces it."""
+    from minemap import backup as backups
+
+    backups.restore(settings_of(ctx), file, force=force)
+    out.print(f"database restored from {file}", highlight=False)
+
+
+report_app = typer.Typer(help="Planners' reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@report_app.command("districts")
+@reports_errors
+def report_districts(
+    ctx: typer.Context,
+    as_of: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                      help="Report date (default today).")] = None,
+    format: Annotated[ReportFormat, typer.Option(help="table, csv or json.")] = ReportFormat.table,
+) -> None:
+    """Print mapped, released and remaining land per district, and the national total."""
+    from minemap import accounting
+    from minemap.reports import to_csv
+
+    settings = settings_of(ctx)
+    day = as_of.date() if as_of else dt.date.today()
+    baseline = dict(baseline_km2=settings.baseline_km2, baseline_date=settings.baseline_date)
+    with transaction(make_engine(settings)) as conn:
+        rows = accounting.districts(conn, as_of=day, **baseline)
+        total = accounting.summary(conn, as_of=day, **baseline)
+    if format is ReportFormat.json:
+        print(json.dumps({"as_of": day, "districts": rows, "national": total}, default=str, indent=2))
+    elif format is ReportFormat.csv:
+        print(to_csv(rows), end="")
+    else:
+        out.print(district_table(day, rows, total))
+
+
+def district_table(day: dt.date, rows: list[dict], total: dict) -> Table:
+    km2 = [("mapped", "mapped_m2"), ("released", "released_m2"), ("cancelled", "cancelled_m2"),
+           ("reduced", "reduced_m2"), ("cleared", "cleared_m2"), ("remaining", "remaining_m2")]
+    table = Table(title=f"Land release by district, as of {day} (km²)", show_footer=True)
+    table.add_column("district", footer="Azerbaijan")
+    for label, key in km2:
+        table.add_column(label, justify="right", footer=f"{total[key] / 1e6:,.2f}")
+    table.add_column("projected completion", footer=str(total["projected_completion"] or "–"))
+    for row in rows:
+        table.add_row(row["district"], *(f"{row[key] / 1e6:,.2f}" for _, key in km2),
+                      str(row.get("projected_completion") or "–"))
+    return table

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from minemap.api import baselines, health, records
+from minemap.api import baselines, health, records, reports
 
 api_v1 = APIRouter(prefix="/api/v1")
 api_v1.include_router(records.hazards_router)
 api_v1.include_router(records.releases_router)
 api_v1.include_router(baselines.router)
+api_v1.include_router(reports.router)
 
 __all__ = ["api_v1", "health"]

@@ -56,5 +56,7 @@ class Requires:
 Reader = Annotated[Principal | None, Depends(Requires())]
 # The caller of a write: an admin, reviewer or operator.
 CurrentPrincipal = Annotated[Principal, Depends(Requires(write=True))]
+# An admin or reviewer, who decide on submissions and may see them in reports.
+Reviewer = Annotated[Principal, Depends(Requires(roles={Role.admin, Role.reviewer}))]
 # An admin, for what only the national authority does.
 Admin = Annotated[Principal, Depends(Requires(roles={Role.admin}))]

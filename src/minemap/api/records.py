@@ -1,7 +1,7 @@
 """/api/v1/hazards and /api/v1/releases: one set of routes, built once per kind of record."""
 
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import orjson
@@ -9,15 +9,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from minemap import accounting
 from minemap.api import schemas
-from minemap.api.auth import CurrentPrincipal, Requires
+from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
 from minemap.api.deps import ConnectionDep
 from minemap.api.schemas import GEOJSON, GeoJSONResponse, documented_body
-from minemap.errors import (InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
-                            Problem)
-from minemap.store import hazards, history, records, releases
+from minemap.errors import InvalidInput, PreconditionFailed, PreconditionRequired, Problem
+from minemap.store import hazards, records, releases
 from minemap.store.records import Kind
-
-READ = Depends(Requires())
+from minemap.store.tokens import Principal
 
 
 async def feature_body(request: Request) -> dict:
@@ -37,6 +35,8 @@ async def feature_body(request: Request) -> dict:
 FeatureBody = Annotated[dict, Depends(feature_body)]
 IfMatch = Annotated[str | None, Header(description="The ETag of the record as last read")]
 IfNoneMatch = Annotated[str | None, Header()]
+At = Annotated[datetime | None, Query(
+    description="Read the record as it was at this time (ISO 8601; UTC unless it says)")]
 
 
 def representation(feature: dict) -> tuple[bytes, str]:
@@ -54,14 +54,15 @@ def _tags(header: str) -> set[str]:
     return {tag.strip() for tag in header.split(",")}
 
 
-def _locked(conn, kind: Kind, record_id: int, if_match: str | None) -> dict:
+def _locked(conn, kind: Kind, record_id: int, if_match: str | None, actor: Principal, *,
+            required: bool = True) -> dict:
     """Return the record, locked, if `if_match` holds its current ETag (else 428 or 412)."""
-    if if_match is None:
+    if if_match is None and required:
         raise PreconditionRequired(f"send If-Match with the ETag of the {kind.entity} "
                                    "(from GET) to change it")
-    current = records.get(conn, kind, record_id, lock=True)
+    current = records.get(conn, kind, record_id, lock=True, reader=actor)
     _, tag = representation(current)
-    if if_match.strip() != "*" and tag not in _tags(if_match):
+    if if_match is not None and if_match.strip() != "*" and tag not in _tags(if_match):
         raise PreconditionFailed(f"{kind.entity} {record_id} has changed since it was read "
                                  f"(its ETag is now {tag}); read it again")
     return current
@@ -88,12 +89,14 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
         location = str(request.url_for(one, id=new_id))
         return _stored(records.get(conn, kind, new_id), 201, {"Location": location})
 
-    @api.get("", response_model=collection, response_class=GeoJSONResponse, dependencies=[READ],
-             summary=f"List {kind.name}")
-    def search(params: Annotated[query, Query()], conn: ConnectionDep,
+    @api.get("", response_model=collection, response_class=GeoJSONResponse,
+             summary=f"List {kind.name}",
+             description="Approved records for everyone; submitted and rejected ones too for "
+                         "admins, reviewers and the operators of their organisation.")
+    def search(params: Annotated[query, Query()], reader: Reader, conn: ConnectionDep,
                request: Request) -> Response:
         features, more = records.search(conn, kind, limit=params.limit, offset=params.offset,
-                                        **params.filters())
+                                        reader=reader, **params.filters())
         links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
         if more:
             following = request.url.include_query_params(offset=params.offset + params.limit,
@@ -103,10 +106,15 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
                                 "numberReturned": len(features), "links": links})
 
     @api.get("/{id}", name=one, response_model=out, response_class=GeoJSONResponse,
-             dependencies=[READ], summary=f"Read a {kind.entity}",
+             summary=f"Read a {kind.entity}",
              responses={304: {"description": "Not modified (If-None-Match)"}})
-    def read(id: int, conn: ConnectionDep, if_none_match: IfNoneMatch = None) -> Response:
-        body, tag = representation(records.get(conn, kind, id))
+    def read(id: int, reader: Reader, conn: ConnectionDep, at: At = None,
+             if_none_match: IfNoneMatch = None) -> Response:
+        if at is not None:
+            # A past state is for reading, not for conditional requests: no ETag.
+            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            return GeoJSONResponse(records.get(conn, kind, id, reader=reader, at=at))
+        body, tag = representation(records.get(conn, kind, id, reader=reader))
         # Weak comparison, as RFC 9110 asks for If-None-Match.
         if if_none_match and (if_none_match.strip() == "*" or tag in {
                 t.removeprefix("W/") for t in _tags(if_none_match)}):
@@ -117,7 +125,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
                openapi_extra=documented_body(patch), summary=f"Change a {kind.entity}")
     def change(id: int, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
-        current = _locked(conn, kind, id, if_match)
+        current = _locked(conn, kind, id, if_match, actor)
         records.update(conn, kind, current, changes, actor=actor, today=date.today())
         accounting.refresh(conn)
         return _stored(records.get(conn, kind, id))
@@ -126,17 +134,28 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
                 summary=f"Delete a {kind.entity} (kept in its history)")
     def delete(id: int, actor: CurrentPrincipal, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
-        current = _locked(conn, kind, id, if_match)
+        current = _locked(conn, kind, id, if_match, actor)
         records.delete(conn, kind, current, actor=actor)
         accounting.refresh(conn)
         return Response(status_code=204)
 
-    @api.get("/{id}/history", dependencies=[READ], summary=f"The history of a {kind.entity}")
-    def changes_of(id: int, conn: ConnectionDep) -> list[dict]:
-        entries = history.entries(conn, kind.entity, id)
-        if not entries:
-            raise NotFound(f"no {kind.entity} {id}")
-        return entries
+    @api.get("/{id}/history", summary=f"The history of a {kind.entity}",
+             description="Every create, update, review and delete, oldest first, with who, "
+                         "when, and the record before and after (deleted records included).")
+    def changes_of(id: int, reader: Reader, conn: ConnectionDep) -> list[dict]:
+        return records.changes(conn, kind, id, reader=reader)
+
+    @api.post("/{id}/review", response_model=out, response_class=GeoJSONResponse,
+              summary=f"Approve or reject a submitted {kind.entity}",
+              description="For admins and reviewers, on a submitted record only (else 409). "
+                          "If-Match is optional: when sent, a stale ETag gives 412.")
+    def review(id: int, actor: Reviewer, decision: schemas.ReviewIn, conn: ConnectionDep,
+               if_match: IfMatch = None) -> Response:
+        current = _locked(conn, kind, id, if_match, actor, required=False)
+        records.review(conn, kind, current, decision=decision.decision, reason=decision.reason,
+                       actor=actor)
+        accounting.refresh(conn)
+        return _stored(records.get(conn, kind, id))
 
     return api
 

@@ -168,6 +168,16 @@ class ReleaseCollection(FeatureCollection[ReleaseOut]):
     links: list[Link]
 
 
+class ReviewIn(BaseModel):
+    """A reviewer's decision on a submitted hazard or release."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(None, max_length=2000,
+                               description="Why; required to reject. Kept in the history.")
+
+
 # ---- query parameters --------------------------------------------------------------------
 
 def _bbox(value: str) -> tuple[float, float, float, float]:
@@ -188,14 +198,24 @@ Bbox = Annotated[str, AfterValidator(_bbox),
                        examples=["46.5,39.5,47.5,40.5"])]
 
 
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no name holds control characters: refuse them here.
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_printable)]
+
+
 class RecordQuery(BaseModel):
     """Filters and paging shared by hazards and releases."""
 
     model_config = ConfigDict(extra="forbid")
 
     bbox: Bbox | None = None
-    district: str | None = Field(None, description="District name or ISO 3166-2 code (AZ-AGM)")
-    organisation: str | None = None
+    district: Name | None = Field(None, description="District name or ISO 3166-2 code (AZ-AGM)")
+    organisation: Name | None = None
     review: Review | None = None
     limit: int = Field(100, ge=1, le=10_000)
     offset: int = Field(0, ge=0)
@@ -213,7 +233,7 @@ class HazardQuery(RecordQuery):
 
 class ReleaseQuery(RecordQuery):
     method: ReleaseMethod | None = None
-    hazard: str | None = Field(None, description="Code of the hazard released")
+    hazard: Name | None = Field(None, description="Code of the hazard released")
 
 
 # ---- baselines ---------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def parse_list(value, name: str = "list") -> list[str]:
 
 def _text(name: str, value) -> str:
     if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise Bad("invalid_text", f"{name} contains a NUL character")
         return value.strip()
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return str(value)  # a code column typed as integer in a GeoPackage or CSV

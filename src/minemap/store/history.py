@@ -1,6 +1,8 @@
 """Keep the history of hazards and releases: one appended row per create, update, review, delete."""
 
-from sqlalchemy import Connection, select
+from datetime import datetime
+
+from sqlalchemy import Connection, Subquery, Table, column, select, text
 
 from minemap.db.models import HistoryEvent, Organisation
 from minemap.store.tokens import Principal
@@ -18,12 +20,16 @@ def logged(action: HistoryAction, *, prior: bool) -> str:
     after = ("CAST(NULL AS jsonb)" if action is HistoryAction.delete
              else "minemap_snapshot(to_jsonb(written))")
     source = "written JOIN prior USING (id)" if prior else "written"
+    # A change is timed when it is made, after the row lock it waited for, not when its
+    # transaction began: a record's versions are then in time order too, which `state_at` needs.
+    at = "clock_timestamp()" if prior else "now()"
     return f"""logged AS (
     INSERT INTO history (entity, entity_id, action, version, token_id, actor, organisation_id,
-                         reason, before, after)
+                         reason, before, after, at)
     SELECT CAST(:entity AS text), written.id, CAST('{action.value}' AS history_action),
            written.version, CAST(:token_id AS integer), CAST(:actor AS text),
-           CAST(:actor_organisation_id AS integer), CAST(:reason AS text), {before}, {after}
+           CAST(:actor_organisation_id AS integer), CAST(:reason AS text), {before}, {after},
+           {at}
     FROM {source})"""
 
 
@@ -44,3 +50,21 @@ def entries(conn: Connection, entity: str, entity_id: int) -> list[dict]:
         .order_by(h.c.id)
     )
     return [dict(row._mapping) for row in rows]
+
+
+def state_at(table: Table, entity: str, entity_id: int, at: datetime) -> Subquery:
+    """Return a subquery shaped like `table` holding the record as history says it was at `at`.
+
+    That is the `after` snapshot of its latest history row up to `at`: no row before it was
+    created or once it was deleted (a delete keeps no after snapshot).
+    """
+    # The snapshot keeps the geometry as GeoJSON; the row type wants it back as geometry,
+    # whose input function reads hex EWKB.
+    query = text(f"""
+SELECT (jsonb_populate_record(NULL::{table.name}, h.after || jsonb_build_object('geom',
+        encode(ST_AsEWKB(ST_SetSRID(ST_GeomFromGeoJSON(h.after -> 'geometry'), 4326)), 'hex')))).*
+FROM (SELECT after FROM history
+      WHERE entity = :entity AND entity_id = :entity_id AND at <= :at
+      ORDER BY at DESC, id DESC LIMIT 1) AS h
+WHERE h.after IS NOT NULL""").bindparams(entity=entity, entity_id=entity_id, at=at)
+    return query.columns(*(column(c.name, c.type) for c in table.c)).subquery("snapshot")

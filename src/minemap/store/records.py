@@ -9,12 +9,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import shapely
-from sqlalchemy import (JSON, ColumnElement, Connection, Select, Table, cast, exists, func, or_,
-                        select, text)
+from sqlalchemy import (JSON, ColumnElement, Connection, FromClause, Select, Table, cast, exists,
+                        func, or_, select, text, true)
 
 from minemap.db.models import District, Organisation
 from minemap.errors import (Conflict, Forbidden, InvalidInput, MinemapError, NotFound,
@@ -25,6 +25,11 @@ from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review, Role
 
 Clause = Callable[[Table, Any], ColumnElement[bool]]
+
+# The reader minemap itself is when it reads back what it wrote: it sees every record.
+EVERYTHING = Principal(None, "minemap", Role.admin, None, None)
+# A reviewer's decision and the review state it leads to.
+DECISIONS = {"approve": Review.approved, "reject": Review.rejected}
 
 
 def _no_references(conn: Connection, records: list[dict]) -> list[dict]:
@@ -76,6 +81,19 @@ def authorise(actor: Principal, organisation: str | None) -> None:
     if actor.role is Role.operator and organisation != actor.organisation:
         raise Forbidden(f"an operator writes only for its own organisation ({actor.organisation}),"
                         f" not for {organisation}")
+
+
+def visible(t: FromClause, reader: Principal | None) -> ColumnElement[bool]:
+    """Return the records `reader` (None: anonymous) may read.
+
+    Approved records are public; submitted and rejected ones are seen by admins, reviewers
+    and the operators of the organisation that owns them.
+    """
+    if reader is not None and reader.role in (Role.admin, Role.reviewer):
+        return true()
+    if reader is not None and reader.role is Role.operator:
+        return or_(t.c.review == Review.approved, t.c.organisation_id == reader.organisation_id)
+    return t.c.review == Review.approved
 
 
 def review_of(actor: Principal) -> Review:
@@ -213,10 +231,15 @@ SELECT code, id FROM written"""
 
 
 def _change_sql(kind: Kind, action: HistoryAction) -> str:
-    """Return an UPDATE of one record at :id and :version (a change, or a soft delete)."""
+    """Return an UPDATE of one record at :id and :version (a change, review or soft delete)."""
     t = kind.table.name
+    guard = ""
     if action is HistoryAction.delete:
         sets, source = "deleted_at = now()", ""
+    elif action is HistoryAction.review:
+        sets = "review = CAST(:review AS review_state), review_reason = CAST(:reason AS text)"
+        source = ""
+        guard = "AND t.review = 'submitted'"  # a submission is decided once
     else:
         sets = ", ".join(f"{c} = n.{c}" for c in (*kind.columns, "organisation_id"))
         # No geometry in a PATCH keeps the stored one exactly.
@@ -228,7 +251,7 @@ WITH prior AS (SELECT * FROM {t} WHERE id = :id),
 written AS (
     UPDATE {t} AS t SET {sets}, version = t.version + 1, updated_at = now()
     {source}
-    WHERE t.id = :id AND t.version = :version AND t.deleted_at IS NULL
+    WHERE t.id = :id AND t.version = :version AND t.deleted_at IS NULL {guard}
     RETURNING t.*),
 {history.logged(action, prior=True)}
 SELECT id FROM written"""
@@ -279,16 +302,50 @@ def update(conn: Connection, kind: Kind, current: dict, changes: dict, *, actor:
 
 
 def delete(conn: Connection, kind: Kind, current: dict, *, actor: Principal) -> None:
-    """Mark the stored Feature `current` deleted; it stays in the table and in history."""
+    """Mark the stored Feature `current` deleted; it stays in the table and in history.
+
+    An operator deletes only what is not approved: approved land leaves the reports only by
+    a reviewer's or an admin's hand (an operator's change to it is submitted for review).
+    """
     authorise(actor, current["properties"]["organisation"])
+    if actor.role is Role.operator and current["properties"]["review"] == Review.approved:
+        raise Forbidden(f"an operator may not delete an approved {kind.entity}; "
+                        "a reviewer or admin does")
     _change(conn, kind, current, HistoryAction.delete, actor, {})
 
 
+def authorise_review(actor: Principal) -> None:
+    """Refuse a review by anyone but an admin or reviewer (403)."""
+    if actor.role not in (Role.admin, Role.reviewer):
+        raise Forbidden(f"a {actor.role} token may not review; it takes admin or reviewer")
+
+
+def review(conn: Connection, kind: Kind, current: dict, *, decision: str, reason: str | None,
+           actor: Principal) -> int:
+    """Approve or reject the submitted Feature `current` (from `get`); a rejection needs a reason.
+
+    The decision and its reason are kept on the record and in its history.
+    """
+    authorise_review(actor)
+    if decision not in DECISIONS:
+        refuse([Problem(None, "invalid_decision", f"decision '{decision}' is neither "
+                                                  "'approve' nor 'reject'")])
+    reason = (reason or "").strip() or None
+    if decision == "reject" and reason is None:
+        refuse([Problem(None, "missing_reason", "a rejection needs a reason")])
+    state = current["properties"]["review"]
+    if state != Review.submitted:
+        raise Conflict(f"{kind.entity} {current['id']} is {state}, not submitted: only "
+                       "submissions are reviewed")
+    return _change(conn, kind, current, HistoryAction.review, actor,
+                   {"review": DECISIONS[decision].value}, reason=reason)
+
+
 def _change(conn: Connection, kind: Kind, current: dict, action: HistoryAction,
-            actor: Principal, values: dict) -> int:
+            actor: Principal, values: dict, *, reason: str | None = None) -> int:
     changed = conn.execute(text(_change_sql(kind, action)), {
         "id": current["id"], "version": current["properties"]["version"], **values,
-        **history.params(kind.entity, actor),
+        **history.params(kind.entity, actor, reason),
     }).scalar_one_or_none()
     if changed is None:
         raise PreconditionFailed(f"{kind.entity} {current['id']} changed meanwhile; read it again")
@@ -326,8 +383,9 @@ def _properties(kind: Kind, t: Table, o: Table) -> dict[str, ColumnElement]:
     }
 
 
-def _query(kind: Kind) -> tuple[Select, list[str]]:
-    t, o = kind.table, Organisation.__table__
+def _query(kind: Kind, source: FromClause | None = None) -> tuple[Select, list[str]]:
+    """Return the select of Features from the kind's table, or from `source` shaped like it."""
+    t, o = kind.table if source is None else source, Organisation.__table__
     props = _properties(kind, t, o)
     query = (
         select(t.c.id, cast(func.ST_AsGeoJSON(t.c.geom), JSON).label("geometry"),
@@ -344,39 +402,72 @@ def _feature(row, names: list[str]) -> dict:
             "properties": {name: values[name] for name in names}}
 
 
-def get(conn: Connection, kind: Kind, record_id: int, *, lock: bool = False) -> dict:
-    """Return one record as a GeoJSON Feature; with `lock`, hold its row until the end."""
+def get(conn: Connection, kind: Kind, record_id: int, *, lock: bool = False,
+        reader: Principal | None = EVERYTHING, at: datetime | None = None) -> dict:
+    """Return one record as `reader` may see it, as a GeoJSON Feature (else NotFound).
+
+    With `lock`, hold its row until the end of the transaction. With `at`, return it as its
+    history says it was then (NotFound before it was created or after it was deleted).
+    """
     t = kind.table
     if lock:
         conn.execute(select(t.c.id).where(t.c.id == record_id).with_for_update())
-    query, names = _query(kind)
-    row = conn.execute(query.where(t.c.id == record_id)).one_or_none()
+    source = t if at is None else history.state_at(t, kind.entity, record_id, at)
+    query, names = _query(kind, source)
+    row = conn.execute(query.where(source.c.id == record_id, visible(source, reader))
+                       ).one_or_none()
     if row is None:
-        raise NotFound(f"no {kind.entity} {record_id}")
+        when = f" at {at.isoformat()}" if at is not None else ""
+        raise NotFound(f"no {kind.entity} {record_id}{when}")
     return _feature(row, names)
+
+
+def changes(conn: Connection, kind: Kind, record_id: int, *,
+            reader: Principal | None = EVERYTHING) -> list[dict]:
+    """Return the history of a record `reader` may see, deleted or not, oldest first."""
+    t = kind.table
+    if not conn.execute(select(exists().where(t.c.id == record_id, visible(t, reader)))
+                        ).scalar_one():
+        raise NotFound(f"no {kind.entity} {record_id}")
+    return history.entries(conn, kind.entity, record_id)
+
+
+def _refuse_unknown_names(conn: Connection, kind: Kind, filters: dict) -> None:
+    """Refuse filters naming what does not exist, so that a typo is heard, not an empty map."""
+    if (district := filters.get("district")) is not None:
+        d = District.__table__.alias("d")
+        if not conn.execute(select(exists().where(district_named(d, district)))).scalar_one():
+            refuse([Problem(None, "unknown_district", f"district '{district}' is neither a "
+                                                      "district name nor an ISO 3166-2 code")])
+    if (name := filters.get("organisation")) is not None:
+        o = Organisation.__table__
+        if not conn.execute(select(exists().where(o.c.name == name))).scalar_one():
+            refuse([Problem(None, "unknown_organisation", f"organisation '{name}' does not exist")])
+    # Filters naming other records (a release's hazard) are checked as a write's would be.
+    kind.references(conn, [filters])
 
 
 def search(conn: Connection, kind: Kind, *, limit: int = 100, offset: int = 0,
            bbox: tuple[float, float, float, float] | None = None, district: str | None = None,
            organisation: str | None = None, review: Review | None = None,
-           **filters) -> tuple[list[dict], bool]:
-    """Return a page of records as Features, by id, and whether more follow.
+           reader: Principal | None = EVERYTHING, **filters) -> tuple[list[dict], bool]:
+    """Return a page of the records `reader` may see as Features, by id, and whether more follow.
 
     `filters` are the kind's own (a hazard's classification and status, a release's method
-    and hazard). An unknown district is an error; other filters simply match nothing.
+    and hazard). A district, organisation or hazard that does not exist is an error.
     """
     unknown = set(filters) - set(kind.filters)
     if unknown:
         raise InvalidInput(f"{kind.name} cannot be filtered by {', '.join(sorted(unknown))}")
+    _refuse_unknown_names(conn, kind, {"district": district, "organisation": organisation,
+                                       **filters})
     t, o = kind.table, Organisation.__table__
     query, names = _query(kind)
+    query = query.where(visible(t, reader))
     if bbox is not None:
         query = query.where(func.ST_Intersects(t.c.geom, func.ST_MakeEnvelope(*bbox, 4326)))
     if district is not None:
         d = District.__table__.alias("d")
-        if not conn.execute(select(exists().where(district_named(d, district)))).scalar_one():
-            refuse([Problem(None, "unknown_district", f"district '{district}' is neither a "
-                                                      "district name nor an ISO 3166-2 code")])
         query = query.where(exists().where(district_named(d, district), _overlaps(d, t)))
     if organisation is not None:
         query = query.where(o.c.name == organisation)

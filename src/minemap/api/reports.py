@@ -1,0 +1,99 @@
+"""GET /api/v1/reports/...: the planners' figures, exact per CONTRACT §4, as JSON or CSV."""
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from minemap import accounting
+from minemap.api.auth import Reader
+from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap.errors import Forbidden, InvalidInput, Unauthorized
+from minemap.reports import to_csv
+from minemap.vocab import Role
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+AsOf = Annotated[dt.date | None, Query(description="Report date (default: today).")]
+Format = Annotated[Literal["json", "csv"], Query(description="json or csv.")]
+Include = Annotated[Literal["submitted"] | None, Query(
+    description="'submitted' to count submitted records too (admins and reviewers only).")]
+
+
+def _include_submitted(reader, include: str | None) -> bool:
+    """Tell whether to count submissions: only when asked, and only for admins and reviewers."""
+    if include is None:
+        return False
+    if reader is None:
+        raise Unauthorized("include=submitted needs an admin or reviewer token")
+    if reader.role not in (Role.admin, Role.reviewer):
+        raise Forbidden(f"a {reader.role} token may not count submissions; it takes admin "
+                        "or reviewer")
+    return True
+
+
+def _as_of(value: dt.date | None) -> dt.date:
+    today = dt.date.today()
+    if value is not None and value > today:
+        raise InvalidInput(f"as_of {value} is in the future")
+    return value or today
+
+
+def _respond(body, rows: list[dict], fmt: str, name: str) -> Response:
+    if fmt == "csv":
+        return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return JSONResponse(jsonable(body))
+
+
+def jsonable(value):
+    """Dates as ISO strings; everything else as json.dumps would write it."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+@router.get("/summary")
+def summary(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of: AsOf = None,
+            format: Format = "json", include: Include = None) -> Response:
+    """Return the national figures at `as_of`."""
+    row = accounting.summary(conn, as_of=_as_of(as_of), baseline_km2=settings.baseline_km2,
+                             baseline_date=settings.baseline_date,
+                             include_submitted=_include_submitted(reader, include))
+    return _respond(row, [row], format, "summary")
+
+
+@router.get("/districts")
+def districts(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of: AsOf = None,
+              format: Format = "json", include: Include = None) -> Response:
+    """Return one row per district with mapped or released land at `as_of`."""
+    as_of = _as_of(as_of)
+    rows = accounting.districts(conn, as_of=as_of, baseline_km2=settings.baseline_km2,
+                                baseline_date=settings.baseline_date,
+                                include_submitted=_include_submitted(reader, include))
+    return _respond({"as_of": as_of, "districts": rows}, rows, format, f"districts-{as_of}")
+
+
+@router.get("/timeseries")
+def timeseries(
+    conn: ConnectionDep,
+    reader: Reader,
+    start: Annotated[dt.date, Query(alias="from", description="First day covered.")],
+    end: Annotated[dt.date | None, Query(alias="to", description="Last day (default today).")] = None,
+    interval: Literal["month", "year"] = "month",
+    format: Format = "json",
+    include: Include = None,
+) -> Response:
+    """Return, per period, what was released by each method, cumulatively, and what remains."""
+    end = _as_of(end)
+    if start > end:
+        raise InvalidInput(f"from {start} is after to {end}")
+    rows = accounting.timeseries(conn, start=start, end=end, interval=interval,
+                                 include_submitted=_include_submitted(reader, include))
+    body = {"from": start, "to": end, "interval": interval, "periods": rows}
+    return _respond(body, rows, format, f"timeseries-{start}-{end}")
