@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from minemap.db.cluster import private_url
 from minemap.errors import Conflict, DatabaseUnavailable, InvalidInput
@@ -37,7 +37,9 @@ def translate_errors() -> Iterator[None]:
         if sqlstate == "23505":
             raise Conflict(f"duplicate value ({constraint}): {detail}") from exc
         raise InvalidInput(f"violates {constraint}: {detail}") from exc
-    except DBAPIError as exc:
+    except (OperationalError, InterfaceError) as exc:
+        # Only a lost or refused connection is "unavailable"; the server's own refusals
+        # (timeouts, cancelled statements) carry a SQLSTATE and stay errors.
         if exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) is None:
             raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
         raise
