@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from minemap import __version__
+from minemap import __version__, ogc
 from minemap.api import api_v1, health
 from minemap.api.problems import add_handlers
 from minemap.db.engine import make_engine
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_handlers(app)
     app.include_router(health.router)
     app.include_router(api_v1)
+    app.include_router(ogc.router)
     return app
