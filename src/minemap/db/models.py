@@ -83,6 +83,7 @@ class Hazard(Base):
     description: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(polygons(), nullable=False)
     area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
+    remaining_m2: Mapped[float | None] = mapped_column(Float)
     review: Mapped[Review] = mapped_column(pg_enum(Review, "review_state"), default=Review.approved)
     review_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,293 @@
+"""Report mapped, released and remaining land as sums over the pieces (CONTRACT §4).
+
+A piece is disjoint from every other and carries the earliest date a counted hazard covered
+it and the earliest counted release of it, so at a date T: mapped = Σ area where hazard_on ≤ T;
+released = Σ where also release_on ≤ T, split by that release's method; released outside =
+Σ where release_on ≤ T and no hazard by T; remaining = mapped − released.
+
+Readings of the contract made here:
+- Land outside every district (a polygon drawn past the border) is kept as pieces with no
+  district: it counts in its hazard's own remaining_m2 but in no district row and, as the
+  districts tile the country, in no national figure, so the district rows sum to the nation.
+- A hazard or a release counts, for hazard totals and device totals, in its home district
+  (pieces.HOME); those totals therefore also sum to the national ones.
+- A hazard is closed at T when less than 1 m² of it is left unreleased by releases completed
+  by T: refresh stores the day each hazard closed, so this is exact for any T.
+- released_since_baseline_m2 is land first released after the baseline date (and by T): land
+  released before that date was not in the baseline. The release rate behind
+  projected_completion is the land first released in the 12 months up to T; the projection is
+  T itself once the baseline is used up, and None while that rate is zero.
+"""
+
+import datetime as dt
+import math
+
+from sqlalchemy import Connection, text
+
+from minemap.accounting.pieces import refresh
+from minemap.errors import InvalidInput
+from minemap.vocab import DEVICE_FIELDS
+
+# Column names per view: approved records only, or approved and submitted ones. Chosen from
+# this table, never from input.
+VIEWS = {
+    False: {"hazard_on": "hazard_on", "release_on": "release_on", "method": "release_method",
+            "closed_on": "closed_on", "reviews": ["approved"]},
+    True: {"hazard_on": "hazard_on_all", "release_on": "release_on_all",
+           "method": "release_method_all", "closed_on": "closed_on_all",
+           "reviews": ["approved", "submitted"]},
+}
+STEPS = {"month": "1 month", "year": "1 year"}
+AREAS = ("mapped_m2", "released_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
+         "released_outside_m2", "remaining_m2")
+
+
+def _by_district(view: dict) -> str:
+    """One row per district: the area sums, hazard counts, devices and the district baseline."""
+    h, r, m = view["hazard_on"], view["release_on"], view["method"]
+    devices = ", ".join(f"sum(r.{d}) AS {d}" for d in DEVICE_FIELDS)
+    return f"""
+WITH district_baselines AS (
+    SELECT DISTINCT ON (district_id) district_id, as_of, area_km2
+    FROM baselines WHERE district_id IS NOT NULL AND as_of <= :as_of
+    ORDER BY district_id, as_of DESC, id DESC
+),
+areas AS (
+    SELECT p.district_id,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of) AS mapped_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of) AS released_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{m} = 'cancelled') AS cancelled_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{m} = 'reduced') AS reduced_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{m} = 'cleared') AS cleared_m2,
+           sum(p.area_m2) FILTER (WHERE p.{r} <= :as_of AND (p.{h} IS NULL OR p.{h} > :as_of))
+               AS released_outside_m2,
+           -- Land first released after a baseline date: the baseline already excluded
+           -- what had been released before it.
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{r} > :national_date) AS since_national_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{r} > b.as_of) AS since_district_m2,
+           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
+                                  AND p.{r} > :year_ago) AS last_year_m2
+    FROM pieces AS p LEFT JOIN district_baselines AS b USING (district_id)
+    WHERE p.district_id IS NOT NULL AND (p.{h} <= :as_of OR p.{r} <= :as_of)
+    GROUP BY p.district_id
+),
+hazard_counts AS (
+    SELECT a.district_id,
+           count(*) FILTER (WHERE a.{view["closed_on"]} IS NULL
+                            OR a.{view["closed_on"]} > :as_of) AS hazards_active,
+           count(*) FILTER (WHERE a.{view["closed_on"]} <= :as_of) AS hazards_closed
+    FROM hazards AS h JOIN hazard_accounting AS a ON a.hazard_id = h.id
+    WHERE h.deleted_at IS NULL AND h.review = ANY(CAST(:reviews AS review_state[]))
+      AND h.recorded_on <= :as_of
+    GROUP BY a.district_id
+),
+device_totals AS (
+    SELECT a.district_id, {devices}
+    FROM releases AS r JOIN release_accounting AS a ON a.release_id = r.id
+    WHERE r.deleted_at IS NULL AND r.review = ANY(CAST(:reviews AS review_state[]))
+      AND r.completed_on <= :as_of
+    GROUP BY a.district_id
+)
+SELECT d.name AS district, d.iso_3166_2, a.*, c.hazards_active, c.hazards_closed,
+       {", ".join(f"t.{d}" for d in DEVICE_FIELDS)},
+       b.as_of AS baseline_date, CAST(b.area_km2 AS double precision) AS baseline_km2
+FROM districts AS d
+LEFT JOIN areas AS a ON a.district_id = d.id
+LEFT JOIN hazard_counts AS c ON c.district_id = d.id
+LEFT JOIN device_totals AS t ON t.district_id = d.id
+LEFT JOIN district_baselines AS b ON b.district_id = d.id
+ORDER BY d.name, d.id
+"""
+
+
+NATIONAL_BASELINE = text("""
+SELECT as_of, CAST(area_km2 AS double precision) AS area_km2 FROM baselines
+WHERE district_id IS NULL AND as_of <= :as_of ORDER BY as_of DESC, id DESC LIMIT 1
+""")
+
+
+def year_before(day: dt.date) -> dt.date:
+    """Return the same day a year earlier (28 February for 29 February)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: dt.date | None,
+                     since_m2: float, last_year_m2: float) -> dict:
+    """Return the baseline figures; all None without a baseline."""
+    if baseline_km2 is None:
+        return dict.fromkeys(("baseline_km2", "baseline_date", "released_since_baseline_m2",
+                              "baseline_remaining_km2", "progress", "projected_completion"))
+    remaining_km2 = baseline_km2 - since_m2 / 1e6
+    per_day = last_year_m2 / (as_of - year_before(as_of)).days
+    if remaining_km2 <= 0:
+        projected = as_of
+    elif per_day <= 0:
+        projected = None
+    else:
+        try:
+            projected = as_of + dt.timedelta(days=math.ceil(remaining_km2 * 1e6 / per_day))
+        except OverflowError:  # beyond the year 9999
+            projected = None
+    return {
+        "baseline_km2": baseline_km2,
+        "baseline_date": baseline_date,
+        "released_since_baseline_m2": since_m2,
+        "baseline_remaining_km2": remaining_km2,
+        "progress": since_m2 / (baseline_km2 * 1e6),
+        "projected_completion": projected,
+    }
+
+
+def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
+          include_submitted: bool) -> list[dict]:
+    refresh(conn)
+    view = VIEWS[include_submitted]
+    params = {"as_of": as_of, "national_date": national_date, "year_ago": year_before(as_of),
+              "reviews": view["reviews"]}
+    rows = []
+    for row in conn.execute(text(_by_district(view)), params).mappings():
+        row = dict(row)
+        for key in (*AREAS[:-1], "since_national_m2", "since_district_m2", "last_year_m2"):
+            row[key] = row[key] or 0.0
+        for key in ("hazards_active", "hazards_closed", *DEVICE_FIELDS):
+            row[key] = int(row[key] or 0)
+        row["remaining_m2"] = row["mapped_m2"] - row["released_m2"]
+        rows.append(row)
+    return rows
+
+
+def _figures(as_of: dt.date, row: dict) -> dict:
+    """The summary fields common to a district row and the national row."""
+    return {
+        "as_of": as_of,
+        **{key: row[key] for key in AREAS},
+        "hazards_active": row["hazards_active"],
+        "hazards_closed": row["hazards_closed"],
+        "devices": {d: row[d] for d in DEVICE_FIELDS},
+    }
+
+
+def summary(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_date: dt.date,
+            include_submitted: bool = False) -> dict:
+    """Return the national figures at `as_of` (CONTRACT §5 summary).
+
+    The baseline is the latest national row of `baselines` as of `as_of`, else the one given.
+    """
+    stored = conn.execute(NATIONAL_BASELINE, {"as_of": as_of}).one_or_none()
+    if stored is not None:
+        baseline_date, baseline_km2 = stored.as_of, stored.area_km2
+    rows = _rows(conn, as_of=as_of, national_date=baseline_date,
+                 include_submitted=include_submitted)
+    keys = (*AREAS, "hazards_active", "hazards_closed", *DEVICE_FIELDS,
+            "since_national_m2", "last_year_m2")
+    total = {key: sum(row[key] for row in rows) for key in keys}
+    # The sum of rounded parts would drift from mapped − released by a few ulps.
+    total["remaining_m2"] = total["mapped_m2"] - total["released_m2"]
+    return {**_figures(as_of, total),
+            **_baseline_fields(as_of, baseline_km2, baseline_date,
+                               total["since_national_m2"], total["last_year_m2"])}
+
+
+def districts(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_date: dt.date,
+              include_submitted: bool = False) -> list[dict]:
+    """Return one row per district with mapped or released land (or hazards, or devices).
+
+    `baseline_km2` and `baseline_date` are accepted for symmetry with `summary`: a district's
+    baseline comes from its own latest row of `baselines`, and is None without one.
+    """
+    out = []
+    for row in _rows(conn, as_of=as_of, national_date=baseline_date,
+                     include_submitted=include_submitted):
+        counted = (row["mapped_m2"], row["released_outside_m2"], row["hazards_active"],
+                   row["hazards_closed"], *(row[d] for d in DEVICE_FIELDS))
+        if not any(counted):
+            continue
+        out.append({
+            "district": row["district"],
+            "iso_3166_2": row["iso_3166_2"],
+            **_figures(as_of, row),
+            **_baseline_fields(as_of, row["baseline_km2"], row["baseline_date"],
+                               row["since_district_m2"], row["last_year_m2"]),
+        })
+    return out
+
+
+# The index of the period a date falls in, counted from the one holding :start.
+PERIOD_INDEX = {
+    "month": "12 * (EXTRACT(YEAR FROM {d}) - EXTRACT(YEAR FROM CAST(:start AS date)))"
+             " + EXTRACT(MONTH FROM {d}) - EXTRACT(MONTH FROM CAST(:start AS date))",
+    "year": "EXTRACT(YEAR FROM {d}) - EXTRACT(YEAR FROM CAST(:start AS date))",
+}
+
+
+def _timeseries_sql(view: dict, interval: str) -> str:
+    h, r, m = view["hazard_on"], view["release_on"], view["method"]
+
+    def index(d: str) -> str:
+        return f"CASE WHEN {d} < :start THEN -1 ELSE {PERIOD_INDEX[interval].format(d=d)} END"
+
+    in_period = "b.released = p.k AND b.counted = p.k"
+    by_method = ",\n".join(
+        f"coalesce(sum(b.area_m2) FILTER (WHERE {in_period} AND b.method = '{method}'), 0)"
+        f" AS {method}_m2" for method in ("cancelled", "reduced", "cleared"))
+    return f"""
+WITH periods AS (
+    SELECT row_number() OVER (ORDER BY p) - 1 AS k,
+           greatest(CAST(p AS date), :start) AS period,
+           least(CAST(p + CAST(:step AS interval) - interval '1 day' AS date), :end) AS period_end
+    FROM generate_series(date_trunc(:unit, CAST(:start AS timestamp)), CAST(:end AS timestamp),
+                         CAST(:step AS interval)) AS p
+),
+buckets AS (
+    -- The pieces summed by the period their hazard was recorded in, the one their first
+    -- release was completed in, and the later of the two (from when they count as released;
+    -- -1 is before the start). A handful of rows, however many pieces.
+    SELECT {index(h)} AS recorded, {index(r)} AS released,
+           {index(f"CASE WHEN {r} IS NOT NULL THEN greatest({h}, {r}) END")} AS counted,
+           {m} AS method, sum(area_m2) AS area_m2
+    FROM pieces WHERE district_id IS NOT NULL AND {h} <= :end
+    GROUP BY 1, 2, 3, 4
+)
+SELECT p.period, p.period_end,
+       {by_method},
+       coalesce(sum(b.area_m2) FILTER (WHERE {in_period}), 0) AS released_m2,
+       coalesce(sum(b.area_m2) FILTER (WHERE b.counted <= p.k), 0) AS released_cumulative_m2,
+       coalesce(sum(b.area_m2) FILTER (WHERE b.recorded <= p.k), 0) AS mapped_m2
+FROM periods AS p LEFT JOIN buckets AS b ON true
+GROUP BY p.k, p.period, p.period_end
+ORDER BY p.k
+"""
+
+
+def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
+               include_submitted: bool = False) -> list[dict]:
+    """Return, per month or year from `start` to `end`, the land released in it and after it.
+
+    Periods are calendar months or years clipped to [start, end]. Released land counts in a
+    period when its first release was completed in it and a hazard covering it was recorded
+    by the period's end; cumulative and remaining figures are as at the period's end.
+    """
+    if interval not in STEPS:
+        raise InvalidInput(f"interval must be one of {', '.join(STEPS)}, not {interval!r}")
+    if start > end:
+        raise InvalidInput(f"start {start} is after end {end}")
+    refresh(conn)
+    params = {"start": start, "end": end, "unit": interval, "step": STEPS[interval]}
+    rows = []
+    sql = text(_timeseries_sql(VIEWS[include_submitted], interval))
+    for row in conn.execute(sql, params).mappings():
+        rows.append({
+            **{key: row[key] for key in ("period", "period_end", "cancelled_m2", "reduced_m2",
+                                         "cleared_m2", "released_m2", "released_cumulative_m2")},
+            "remaining_m2": row["mapped_m2"] - row["released_cumulative_m2"],
+            "mapped_m2": row["mapped_m2"],
+        })
+    return rows

@@ -1,0 +1,115 @@
+"""`minemap load-sample` loads districts and the synthetic sample, once."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from minemap import sample
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def features(name: str) -> list[dict]:
+    return json.loads((DATA / "sample_polygons" / name).read_text())["features"]
+
+
+@pytest.fixture(scope="module")
+def sample_files():
+    return features("hazards.geojson"), features("releases.geojson")
+
+
+def counts(conn) -> dict:
+    return {
+        table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+        for table in ("districts", "hazards", "releases", "history", "organisations")
+    }
+
+
+def test_load_sample_is_idempotent_and_complete(engine, sample_files):
+    hazards, releases = sample_files
+    with engine.begin() as conn:
+        first = sample.load(conn)
+    assert (first.districts, first.hazards, first.releases) == (78, len(hazards), len(releases))
+    with engine.begin() as conn:
+        before = counts(conn)
+        second = sample.load(conn)
+        after = counts(conn)
+    assert (second.hazards, second.releases) == (0, 0)
+    assert before == after
+    assert after["history"] == len(hazards) + len(releases)
+
+    with engine.connect() as conn:
+        linked = conn.execute(text("SELECT count(*) FROM releases WHERE hazard_id IS NOT NULL")).scalar_one()
+        mapped_sum = conn.execute(text("SELECT sum(area_m2) FROM hazards")).scalar_one()
+    assert linked == sum(1 for f in releases if f["properties"]["hazard"])
+    # The stored geodesic areas match the files' polygons measured independently.
+    from pyproj import Geod
+    from shapely.geometry import shape
+
+    geod = Geod(ellps="WGS84")
+    expected = sum(abs(geod.geometry_area_perimeter(shape(f["geometry"]))[0]) for f in hazards)
+    assert mapped_sum == pytest.approx(expected, rel=1e-9)
+
+
+def test_if_empty_leaves_a_database_with_records_alone(engine, sample_files):
+    with engine.begin() as conn:
+        sample.load_districts(conn)
+        conn.execute(text("INSERT INTO organisations (name) VALUES ('MAG')"))
+        conn.execute(text(
+            "INSERT INTO hazards (code, classification, hazard_types, organisation_id, recorded_on, geom) "
+            "SELECT 'AZ-AGM-SHA-900', 'SHA', ARRAY['AP']::hazard_type[], id, DATE '2022-01-01', "
+            "ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(46.95, 39.98), 4326), 0.01)) FROM organisations"
+        ))
+        loaded = sample.load(conn, if_empty=True)
+        assert (loaded.hazards, loaded.releases) == (0, 0)
+        assert conn.execute(text("SELECT count(*) FROM hazards")).scalar_one() == 1
+
+
+def test_sample_looks_like_the_real_problem(sample_files):
+    """Hazards only in Karabakh and East Zangezur, releases in 2021-2025, all methods used."""
+    hazards, releases = sample_files
+    districts = json.loads((DATA / "districts" / "azerbaijan_districts.geojson").read_text())
+    regional = {f["properties"]["iso_3166_2"] for f in districts["features"]
+                if f["properties"]["karabakh_ez_2021"] and f["properties"]["iso_3166_2"]}
+    prefixes = {"-".join(f["properties"]["code"].split("-")[:2]) for f in hazards}
+    assert prefixes <= regional | {"AZ-SUS"}
+    assert {f["properties"]["classification"] for f in hazards} == {"SHA", "CHA"}
+    assert {f["properties"]["method"] for f in releases} == {"cancelled", "reduced", "cleared"}
+    years = {f["properties"]["completed_on"][:4] for f in releases}
+    assert years == {"2021", "2022", "2023", "2024", "2025"}
+
+
+def test_sample_reports_keep_the_identities_and_count_overlaps_once(engine, client, sample_files):
+    """On the sample: mapped = released + remaining, methods sum to released, districts sum to
+    the nation; and the national mapped area is the geodesic area of the union of the hazards
+    (shapely + pyproj), well below the sum of their areas, since they overlap."""
+    from pyproj import Geod
+    from shapely import union_all
+    from shapely.geometry import shape
+
+    hazards, _ = sample_files
+    with engine.begin() as conn:
+        sample.load(conn)
+    areas = ("mapped_m2", "released_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
+             "released_outside_m2", "remaining_m2")
+    for as_of in ("2021-10-31", "2023-12-31", "2025-12-31"):
+        national = client.get("/api/v1/reports/summary", params={"as_of": as_of}).json()
+        rows = client.get("/api/v1/reports/districts", params={"as_of": as_of}).json()["districts"]
+        assert len(rows) >= 12
+        for row in (national, *rows):
+            assert row["mapped_m2"] == pytest.approx(row["released_m2"] + row["remaining_m2"],
+                                                     rel=1e-9, abs=1e-3)
+            assert row["released_m2"] == pytest.approx(
+                row["cancelled_m2"] + row["reduced_m2"] + row["cleared_m2"], rel=1e-9, abs=1e-3)
+        for key in areas:
+            assert national[key] == pytest.approx(sum(r[key] for r in rows), rel=1e-9, abs=1e-3)
+
+    geod = Geod(ellps="WGS84")
+    union = union_all([shape(f["geometry"]) for f in hazards])
+    expected = abs(geod.geometry_area_perimeter(union)[0])
+    naive = sum(abs(geod.geometry_area_perimeter(shape(f["geometry"]))[0]) for f in hazards)
+    mapped = national["mapped_m2"]
+    assert mapped == pytest.approx(expected, rel=1e-4)
+    assert mapped < naive * 0.99
