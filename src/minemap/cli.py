@@ -298,3 +298,84 @@ def district_table(day: dt.date, rows: list[dict], total: dict) -> Table:
         table.add_row(row["district"], *(f"{row[key] / 1e6:,.2f}" for _, key in km2),
                       str(row.get("projected_completion") or "–"))
     return table
+
+
+class ImportKind(str, Enum):
+    hazards = "hazards"
+    releases = "releases"
+
+
+@app.command("import")
+@reports_errors
+def import_file(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, "
+                                              "FlatGeobuf or CSV with a WKT column.")],
+    kind: Annotated[ImportKind, typer.Option(help="hazards or releases.")],
+    org: Annotated[str, typer.Option(help="Organisation of the features not naming one "
+                                          "(created if new).")],
+    layer: Annotated[str | None, typer.Option(help="The layer, in a file of several.")] = None,
+    crs: Annotated[str | None, typer.Option(help="The file's CRS when it has none, e.g. "
+                                                 "EPSG:32638.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="Check everything; store nothing.")] = False,
+) -> None:
+    """Import a field file: every feature, or none if any is rejected (as POST /api/v1/imports)."""
+    import getpass
+
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from minemap import imports
+    from minemap.errors import InvalidInput, Problem
+    from minemap.store.tokens import Principal
+
+    if not file.is_file():
+        raise InvalidInput(f"{file} is not a file")
+    # Whoever can reach the database can do anything: the command acts as an admin.
+    actor = Principal(None, f"cli:{getpass.getuser()}", Role.admin, None, None)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("reading", total=len(imports.STAGES))
+
+            def step(stage: str) -> None:
+                bar.update(task, description=stage, completed=imports.STAGES.index(stage))
+
+            with transaction(make_engine(settings_of(ctx))) as conn:
+                report = imports.run(conn, file, kind=kind.value, actor=actor, organisation=org,
+                                     dry_run=dry_run, crs=crs, layer=layer, progress=step)
+    except InvalidInput as exc:
+        report = exc.extra or {"features_read": None}
+        report["rejected"] = [p.as_dict() for p in exc.problems or
+                              [Problem(None, "invalid_input", exc.detail)]]
+        print_import(file.name, report)
+        err.print(f"[red]rejected:[/red] {exc.detail}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    print_import(file.name, report)
+
+
+def print_import(name: str, report: dict, shown: int = 200) -> None:
+    """Print an import's report: what was read, the rejected features, the warnings, the counts."""
+    if report.get("format"):
+        out.print(f"{name}: {report['features_read']:,} features read ({report['format']}, layer "
+                  f"{report['layer']}, {report['source_crs']})", highlight=False)
+    for title, problems in (("Rejected", report.get("rejected", [])),
+                            ("Warnings", report.get("warnings", []))):
+        if not problems:
+            continue
+        table = Table(title=f"{title} ({len(problems):,})", title_justify="left")
+        for column in ("feature", "code", "reason"):
+            table.add_column(column, justify="right" if column == "feature" else "left")
+        for problem in problems[:shown]:
+            index = problem["index"]
+            table.add_row("–" if index is None else str(index), problem["code"], problem["reason"])
+        out.print(table)
+        if len(problems) > shown:
+            out.print(f"… and {len(problems) - shown:,} more", highlight=False)
+    if report.get("rejected"):
+        return
+    what = report["kind"]
+    if report["dry_run"]:
+        out.print(f"dry run: all {report['accepted']:,} {what} would be imported; nothing stored")
+    else:
+        out.print(f"imported {len(report['created']):,} {what}", highlight=False)
