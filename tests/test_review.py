@@ -294,3 +294,70 @@ def test_review_from_the_command_line(api, database_url):
                           headers=api.auth("admin")).json()[-1]
     assert (last["actor"], last["reason"], last["after"]["review"]) == \
         ("reviewer@ANAMA", "wrong site", "rejected")
+
+
+def test_ogc_layers_and_tiles_show_submissions_only_to_reviewers_who_ask(api):
+    """Approved hazards for everyone; submitted ones too with include=submitted, for admins
+    and reviewers only, in items, single items, the remaining land, districts and tiles."""
+    import mapbox_vector_tile
+
+    approved = api.created("hazards", hazard(square(46.90, 40.01)), who="admin")
+    submitted_geometry = square(46.92, 40.03)
+    submitted = api.created("hazards", hazard(submitted_geometry), who="operator")
+    assert submitted["properties"]["review"] == "submitted"
+
+    def codes(who=None, **params):
+        response = api.client.get("/ogc/collections/hazards/items", headers=api.auth(who),
+                                  params=params)
+        assert response.status_code == 200, response.text
+        return {f["properties"]["code"] for f in response.json()["features"]}, response
+
+    public, response = codes()
+    assert public == {approved["properties"]["code"]}
+    assert response.headers["cache-control"].startswith("public")
+    seen, response = codes("reviewer", include="submitted")
+    assert seen == {approved["properties"]["code"], submitted["properties"]["code"]}
+    assert response.headers["cache-control"].startswith("private")
+    assert codes("admin", include="submitted")[0] == seen
+    assert codes("admin")[0] == public  # only when asked
+
+    for who, status in (("operator", 403), ("viewer", 403), (None, 401), ("revoked", 401)):
+        refused = api.client.get("/ogc/collections/hazards/items", headers=api.auth(who),
+                                 params={"include": "submitted"})
+        assert refused.status_code == status, who
+    bad = api.client.get("/ogc/collections/hazards/items", params={"include": "all"},
+                         headers=api.auth("admin"))
+    assert bad.status_code == 400
+
+    one = f"/ogc/collections/hazards/items/{submitted['id']}"
+    assert api.client.get(one).status_code == 404
+    assert api.client.get(one, params={"include": "submitted"},
+                          headers=api.auth("reviewer")).status_code == 200
+
+    # The remaining land and the districts count the submitted hazard's area too.
+    extra = geodesic_area(shape(submitted_geometry))
+
+    def remaining(collection, **params):
+        response = api.client.get(f"/ogc/collections/{collection}/items", params=params,
+                                  headers=api.auth("reviewer" if params else None))
+        assert response.status_code == 200, response.text
+        return sum(f["properties"]["remaining_m2" if collection == "districts" else "area_m2"]
+                   for f in response.json()["features"])
+
+    for collection in ("remaining", "districts"):
+        assert remaining(collection, include="submitted") == \
+            pytest.approx(remaining(collection) + extra, rel=1e-6), collection
+
+    # Tiles: a low zoom (cached for the public) and a detailed one.
+    for z, x, y in ((8, 161, 96), (12, 2581, 1550)):
+        url = f"/ogc/collections/hazards/tiles/WebMercatorQuad/{z}/{y}/{x}"
+        counts = []
+        for params, who in (({}, None), ({"include": "submitted"}, "reviewer"), ({}, None)):
+            response = api.client.get(url, params=params, headers=api.auth(who))
+            assert response.status_code == 200, (z, response.text)
+            layer = mapbox_vector_tile.decode(response.content).get("hazards", {"features": []})
+            counts.append(sum(f["properties"].get("count", 1) for f in layer["features"]))
+        assert counts == [1, 2, 1], (z, counts)
+    tilejson = api.client.get("/ogc/collections/hazards/tiles/WebMercatorQuad",
+                              params={"include": "submitted"}, headers=api.auth("admin")).json()
+    assert tilejson["tiles"][0].endswith("?include=submitted")

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from minemap.api.deps import ConnectionDep, SettingsDep
-from minemap.errors import Forbidden, Unauthorized
+from minemap.errors import Forbidden, InvalidInput, Unauthorized
 from minemap.store import tokens
 from minemap.store.tokens import Principal
 from minemap.vocab import Role
@@ -60,3 +60,17 @@ CurrentPrincipal = Annotated[Principal, Depends(Requires(write=True))]
 Reviewer = Annotated[Principal, Depends(Requires(roles={Role.admin, Role.reviewer}))]
 # An admin, for what only the national authority does.
 Admin = Annotated[Principal, Depends(Requires(roles={Role.admin}))]
+
+
+def sees_submissions(reader: Principal | None, include: str | None) -> bool:
+    """Tell whether to count submissions: only when asked, and only for admins and reviewers."""
+    if include is None:
+        return False
+    if include != "submitted":
+        raise InvalidInput(f"include must be 'submitted', not {include!r}")
+    if reader is None:
+        raise Unauthorized("include=submitted needs an admin or reviewer token")
+    if reader.role not in (Role.admin, Role.reviewer):
+        raise Forbidden(f"a {reader.role} token may not see submissions; it takes admin "
+                        "or reviewer")
+    return True

@@ -7,11 +7,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from minemap import accounting
-from minemap.api.auth import Reader
+from minemap.api.auth import Reader, sees_submissions
 from minemap.api.deps import ConnectionDep, SettingsDep
-from minemap.errors import Forbidden, InvalidInput, Unauthorized
+from minemap.errors import InvalidInput
 from minemap.reports import to_csv
-from minemap.vocab import Role
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -19,18 +18,6 @@ AsOf = Annotated[dt.date | None, Query(description="Report date (default: today)
 Format = Annotated[Literal["json", "csv"], Query(description="json or csv.")]
 Include = Annotated[Literal["submitted"] | None, Query(
     description="'submitted' to count submitted records too (admins and reviewers only).")]
-
-
-def _include_submitted(reader, include: str | None) -> bool:
-    """Tell whether to count submissions: only when asked, and only for admins and reviewers."""
-    if include is None:
-        return False
-    if reader is None:
-        raise Unauthorized("include=submitted needs an admin or reviewer token")
-    if reader.role not in (Role.admin, Role.reviewer):
-        raise Forbidden(f"a {reader.role} token may not count submissions; it takes admin "
-                        "or reviewer")
-    return True
 
 
 def _as_of(value: dt.date | None) -> dt.date:
@@ -64,7 +51,7 @@ def summary(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of: A
     """Return the national figures at `as_of`."""
     row = accounting.summary(conn, as_of=_as_of(as_of), baseline_km2=settings.baseline_km2,
                              baseline_date=settings.baseline_date,
-                             include_submitted=_include_submitted(reader, include))
+                             include_submitted=sees_submissions(reader, include))
     return _respond(row, [row], format, "summary")
 
 
@@ -75,7 +62,7 @@ def districts(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of:
     as_of = _as_of(as_of)
     rows = accounting.districts(conn, as_of=as_of, baseline_km2=settings.baseline_km2,
                                 baseline_date=settings.baseline_date,
-                                include_submitted=_include_submitted(reader, include))
+                                include_submitted=sees_submissions(reader, include))
     return _respond({"as_of": as_of, "districts": rows}, rows, format, f"districts-{as_of}")
 
 
@@ -94,6 +81,6 @@ def timeseries(
     if start > end:
         raise InvalidInput(f"from {start} is after to {end}")
     rows = accounting.timeseries(conn, start=start, end=end, interval=interval,
-                                 include_submitted=_include_submitted(reader, include))
+                                 include_submitted=sees_submissions(reader, include))
     body = {"from": start, "to": end, "interval": interval, "periods": rows}
     return _respond(body, rows, format, f"timeseries-{start}-{end}")

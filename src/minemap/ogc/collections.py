@@ -3,10 +3,11 @@
 Each source is a SELECT of the rows the public sees (not deleted, approved) with an `id`, a
 `geom` (EPSG:4326) and one column per field; features, filters and tiles are all built on it.
 Field names come only from here, so a name in a request is either one of these or refused.
+`with_submitted` is the same collection counting submitted records too, for reviewers.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from sqlalchemy import BigInteger, Date, Float, Integer, Subquery, Text, column, text
@@ -63,6 +64,16 @@ class Collection:
     tile_groups: tuple[str, ...] | None  # low zooms: coverage per group; None: simplified features
     accounted: bool = False  # derived fields: accounting.refresh() first
     prepare: str | None = None  # SQL run (after refresh) before the source is read
+    source_with_submitted: str = ""  # the source counting submitted records too
+    submitted: bool = False  # whether this is that view (never cached, never public)
+
+    @property
+    def key(self) -> str:
+        """Names the view in caches: the id, marked when it counts submissions."""
+        return f"{self.id}+submitted" if self.submitted else self.id
+
+    def with_submitted(self) -> "Collection":
+        return replace(self, source=self.source_with_submitted, prepare=None, submitted=True)
 
     @cached_property
     def field(self) -> dict[str, Field]:
@@ -80,12 +91,8 @@ def names(enum) -> tuple[str, ...]:
     return tuple(member.value for member in enum)
 
 
-HAZARDS = Collection(
-    id="hazards",
-    title="Hazard areas",
-    description="Suspected (SHA) and confirmed (CHA) hazardous areas, approved and not deleted. "
-                "`status` is `closed` once less than 1 m² remains unreleased.",
-    source="""
+def _hazards(reviews: str) -> str:
+    return f"""
 SELECT h.id, h.geom, h.code, CAST(h.classification AS text) AS classification,
        CAST(h.hazard_types AS text[]) AS hazard_types, o.name AS organisation, h.recorded_on,
        h.description, h.area_m2, coalesce(h.remaining_m2, h.area_m2) AS remaining_m2,
@@ -95,7 +102,39 @@ FROM hazards AS h
 JOIN organisations AS o ON o.id = h.organisation_id
 LEFT JOIN hazard_accounting AS a ON a.hazard_id = h.id
 LEFT JOIN districts AS d ON d.id = a.district_id
-WHERE h.deleted_at IS NULL AND h.review = 'approved'""",
+WHERE h.deleted_at IS NULL AND h.review IN ({reviews})"""
+
+
+def _releases(reviews: str) -> str:
+    return f"""
+SELECT r.id, r.geom, r.code, CAST(r.method AS text) AS method, h.code AS hazard,
+       o.name AS organisation, r.started_on, r.completed_on, CAST(r.land_use AS text) AS land_use,
+       r.ap_mines, r.at_mines, r.uxo, r.cmr, r.ied, r.description, r.area_m2,
+       CAST(r.review AS text) AS review
+FROM releases AS r
+JOIN organisations AS o ON o.id = r.organisation_id
+LEFT JOIN hazards AS h ON h.id = r.hazard_id
+WHERE r.deleted_at IS NULL AND r.review IN ({reviews})"""
+
+
+def _remaining(hazard_on: str, release_on: str) -> str:
+    return f"""
+SELECT p.id, p.geom, d.name AS district, p.{hazard_on} AS hazard_on, p.area_m2
+FROM pieces AS p
+LEFT JOIN districts AS d ON d.id = p.district_id
+WHERE p.{hazard_on} IS NOT NULL AND p.{release_on} IS NULL"""
+
+
+APPROVED, WITH_SUBMITTED = "'approved'", "'approved', 'submitted'"
+
+HAZARDS = Collection(
+    id="hazards",
+    title="Hazard areas",
+    description="Suspected (SHA) and confirmed (CHA) hazardous areas, approved and not deleted. "
+                "`status` is `closed` once less than 1 m² remains unreleased by approved "
+                "releases.",
+    source=_hazards(APPROVED),
+    source_with_submitted=_hazards(WITH_SUBMITTED),
     fields=(
         Field("code", "string", "Unique code, AZ-<district>-<SHA|CHA>-<n> when generated"),
         Field("classification", "string", "SHA: suspected; CHA: confirmed",
@@ -121,15 +160,8 @@ RELEASES = Collection(
     title="Land releases",
     description="Land released by non-technical survey (cancelled), technical survey "
                 "(reduced) or clearance (cleared), approved and not deleted.",
-    source="""
-SELECT r.id, r.geom, r.code, CAST(r.method AS text) AS method, h.code AS hazard,
-       o.name AS organisation, r.started_on, r.completed_on, CAST(r.land_use AS text) AS land_use,
-       r.ap_mines, r.at_mines, r.uxo, r.cmr, r.ied, r.description, r.area_m2,
-       CAST(r.review AS text) AS review
-FROM releases AS r
-JOIN organisations AS o ON o.id = r.organisation_id
-LEFT JOIN hazards AS h ON h.id = r.hazard_id
-WHERE r.deleted_at IS NULL AND r.review = 'approved'""",
+    source=_releases(APPROVED),
+    source_with_submitted=_releases(WITH_SUBMITTED),
     fields=(
         Field("code", "string", "Unique code"),
         Field("method", "string", "cancelled, reduced or cleared", names(ReleaseMethod)),
@@ -152,17 +184,24 @@ WHERE r.deleted_at IS NULL AND r.review = 'approved'""",
     tile_groups=("method", "review"),
 )
 
+DISTRICT_COLUMNS = """
+SELECT d.id, d.geom, d.code, d.name, d.name_az, d.kind, d.iso_3166_2, d.region, d.area_m2,
+       coalesce(r.remaining_m2, 0) AS remaining_m2
+FROM districts AS d"""
+
 DISTRICTS = Collection(
     id="districts",
     title="Districts",
     description="First-level administrative units of Azerbaijan, with the hazardous land "
                 "that remains in each.",
-    source="""
-SELECT d.id, d.geom, d.code, d.name, d.name_az, d.kind, d.iso_3166_2, d.region, d.area_m2,
-       coalesce(r.remaining_m2, 0) AS remaining_m2
-FROM districts AS d
+    source=DISTRICT_COLUMNS + """
 LEFT JOIN district_remaining AS r
        ON r.district_id = d.id AND r.version = (SELECT version FROM data_version)""",
+    # Reviewers are few: their view sums the pieces on each request.
+    source_with_submitted=DISTRICT_COLUMNS + """
+LEFT JOIN (SELECT district_id, sum(area_m2) AS remaining_m2 FROM pieces
+           WHERE hazard_on_all IS NOT NULL AND release_on_all IS NULL
+           GROUP BY district_id) AS r ON r.district_id = d.id""",
     fields=(
         Field("code", "string", "Short code used in hazard codes"),
         Field("name", "string", "Name in Latin script"),
@@ -196,11 +235,8 @@ REMAINING = Collection(
     description="Hazardous land not yet released: the approved hazards less the approved "
                 "releases, in disjoint pieces cut by district and by a 0.05° grid. Piece ids "
                 "change when the pieces are recomputed.",
-    source="""
-SELECT p.id, p.geom, d.name AS district, p.hazard_on, p.area_m2
-FROM pieces AS p
-LEFT JOIN districts AS d ON d.id = p.district_id
-WHERE p.hazard_on IS NOT NULL AND p.release_on IS NULL""",
+    source=_remaining("hazard_on", "release_on"),
+    source_with_submitted=_remaining("hazard_on_all", "release_on_all"),
     fields=(
         Field("district", "string", "District it lies in"),
         Field("hazard_on", "date", "Earliest survey date of the hazards covering it"),

@@ -19,7 +19,7 @@ from minemap.ogc.collections import COLLECTIONS, Collection
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 ITEMS_PARAMETERS = {"f", "limit", "offset", "after", "bbox", "bbox-crs", "datetime", "properties",
-                    "sortby", "filter", "filter-lang", "filter-crs", "crs"}
+                    "sortby", "filter", "filter-lang", "filter-crs", "crs", "include"}
 
 
 @dataclass(frozen=True)

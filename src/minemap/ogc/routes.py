@@ -9,10 +9,10 @@ import hashlib
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from minemap import __version__
-from minemap.api.auth import Requires
+from minemap.api.auth import Reader, Requires, sees_submissions
 from minemap.api.deps import ConnectionDep, SettingsDep
 from minemap.errors import MinemapError, NotFound
 from minemap.ogc import crs as crs_
@@ -49,7 +49,19 @@ CONFORMANCE = [
 ]
 
 router = APIRouter(prefix="/ogc", tags=["OGC API"], dependencies=[Depends(Requires())])
-SourceDep = Annotated[Collection, Depends(collection)]
+
+
+def view(source: Annotated[Collection, Depends(collection)], reader: Reader,
+         include: Annotated[str | None, Query(description="'submitted' to show submitted records "
+                                                          "too (admins and reviewers only)")] = None
+         ) -> Collection:
+    """Return the collection as the caller asked to see it: approved records, or submitted too."""
+    if include not in (None, "submitted"):
+        raise MinemapError(f"include must be 'submitted', not {include!r}")
+    return source.with_submitted() if sees_submissions(reader, include) else source
+
+
+SourceDep = Annotated[Collection, Depends(view)]
 
 
 # Negotiation and caching
@@ -81,7 +93,9 @@ def etag(request: Request, version: int, html_page: bool) -> str:
 
 def caching(request: Request, settings, tag: str, **extra) -> dict:
     # Land is released any day: a cached copy is always revalidated, never trusted blind.
-    scope = "public" if settings.public_read else "private"
+    # Submissions are for reviewers' eyes: no shared cache keeps them.
+    shared = settings.public_read and request.query_params.get("include") is None
+    scope = "public" if shared else "private"
     return {"ETag": tag, "Cache-Control": f"{scope}, no-cache", "Vary": "Accept", **extra}
 
 
@@ -158,7 +172,7 @@ def api(request: Request, settings: SettingsDep) -> Response:
 
 def describe(request: Request, conn, source: Collection, version: int) -> dict:
     """Return the collection's metadata: extent, CRS, and links to items, queryables, tiles."""
-    extent = memo(request).get((version, source.id, "extent"), lambda: _extent(conn, source))
+    extent = memo(request).get((version, source.key, "extent"), lambda: _extent(conn, source))
     items = request.url_for("ogc_items", collection_id=source.id)
     spatial = {"bbox": [list(extent.bbox)] if extent.bbox else [], "crs": crs_.CRS84.uri}
     doc = {
@@ -242,7 +256,7 @@ def items(request: Request, source: SourceDep, query: Annotated[ItemsQuery, Depe
         return unchanged
     features.prepare(conn, source)
     matched = None if query.selects else memo(request).get(
-        (version, source.id, "count"), lambda: features.count(conn, source))
+        (version, source.key, "count"), lambda: features.count(conn, source))
     found = features.page(conn, source, query, matched=matched)
     links = _page_links(request, source, query, found)
     if as_html:
@@ -292,7 +306,7 @@ def _page_links(request: Request, source: Collection, query: ItemsQuery,
             responses={200: {"content": {GEOJSON: {}, HTML: {}}}, 304: {}, 404: {}})
 def item(request: Request, source: SourceDep, feature_id: str, conn: ConnectionDep,
          settings: SettingsDep, crs: str | None = None) -> Response:
-    unknown = sorted(set(request.query_params) - {"f", "crs"})
+    unknown = sorted(set(request.query_params) - {"f", "crs", "include"})
     if unknown:
         raise MinemapError(f"unknown query parameter(s): {', '.join(unknown)}")
     output = crs_.parse(crs, "crs")
@@ -336,7 +350,7 @@ def tilesets(request: Request, source: SourceDep, settings: SettingsDep) -> Resp
 
 def _tile_template(request: Request, source: Collection) -> str:
     base = request.url_for("ogc_tilejson", collection_id=source.id)
-    return f"{base}/{{z}}/{{y}}/{{x}}"
+    return f"{base}/{{z}}/{{y}}/{{x}}" + ("?include=submitted" if source.submitted else "")
 
 
 @router.get("/collections/{collection_id}/tiles/WebMercatorQuad", name="ogc_tilejson",
@@ -347,7 +361,7 @@ def tilejson(request: Request, source: SourceDep, conn: ConnectionDep,
     headers = caching(request, settings, etag(request, version, False))
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    extent = memo(request).get((version, source.id, "extent"), lambda: _extent(conn, source))
+    extent = memo(request).get((version, source.key, "extent"), lambda: _extent(conn, source))
     bounds = list(extent.bbox) if extent.bbox else [-180, -85.0511, 180, 85.0511]
     doc = {
         "tilejson": "3.0.0", "name": source.id, "description": source.description,

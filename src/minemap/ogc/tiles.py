@@ -146,7 +146,7 @@ def draw(conn: Connection, collection: Collection, z: int, x: int, y: int) -> by
 def tile(conn: Connection, collection: Collection, z: int, x: int, y: int) -> bytes:
     """Return the tile (z, x, y) of the collection, from the cache when it holds it."""
     prepare(conn, collection)
-    if z >= DETAIL_ZOOM:
+    if z >= DETAIL_ZOOM or collection.submitted:  # reviewers' views are not cached
         return draw(conn, collection, z, x, y)
     key = {"c": collection.id, "z": z, "x": x, "y": y}
     cached = conn.execute(text(
