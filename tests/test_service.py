@@ -63,3 +63,10 @@ def test_minemap_serve_answers_health_over_http(database_url):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_root_leads_a_browser_to_the_layers(client):
+    response = client.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert str(response.url).endswith("/ogc")
+    assert "text/html" in response.headers["content-type"]

@@ -3,6 +3,7 @@
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.middleware.cors import CORSMiddleware
 
 from minemap import __version__, ogc
@@ -38,4 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api_v1)
     app.include_router(ogc.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        # Until the web map of CONTRACT §8 is built, a browser lands on the browsable layers.
+        return RedirectResponse("/ogc", status_code=307)
+
     return app
