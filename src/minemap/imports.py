@@ -96,10 +96,12 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     say("checking")
     checked, problems, warnings = check_features(kind, read.features,
                                                  today=today or date.today())
-    if not read.features:
+    features_read = len(read.features)
+    read.features.clear()  # the checked records hold all that is stored: let the file go
+    if not features_read:
         problems.append(Problem(None, "no_features", f"{name} holds no features"))
     rejected = {p.index for p in problems}
-    indexes = [i for i in range(len(read.features)) if i not in rejected]
+    indexes = [i for i in range(features_read) if i not in rejected]
     for record in checked:
         record["organisation"] = record.get("organisation") or organisation
     more, said, created = _organisations(conn, [r["organisation"] for r in checked], indexes,
@@ -108,8 +110,8 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     found, noted = bulk.check(conn, target)
     problems, warnings = _ordered(problems + more + found), _ordered(warnings + said + noted)
     report = {
-        "kind": kind, "dry_run": dry_run, "features_read": len(read.features),
-        "accepted": len(read.features) - len({p.index for p in problems if p.index is not None}),
+        "kind": kind, "dry_run": dry_run, "features_read": features_read,
+        "accepted": features_read - len({p.index for p in problems if p.index is not None}),
         "rejected": [p.as_dict() for p in problems], "warnings": [w.as_dict() for w in warnings],
         "created": [], "source_crs": read.source_crs, "layer": read.layer, "format": read.driver,
     }

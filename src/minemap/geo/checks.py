@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from minemap.errors import Problem
 from minemap.geo.fields import FIELDS, Bad, check_properties
-from minemap.geo.shapes import assemble, from_geojson, polygons_of
+from minemap.geo.shapes import assemble, batches, from_geojson, polygons_of
 from minemap.resources import project_dir
 
 Kind = Literal["hazards", "releases"]
@@ -240,19 +240,33 @@ def screen(geometries: list) -> list[Screened | None]:
     polygonal = (kinds == _POLYGON) | (kinds == _MULTIPOLYGON)
     todo = np.flatnonzero(polygonal & ~shapely.is_empty(geoms))
     todo = todo[shapely.get_num_coordinates(geoms[todo]) <= MAX_VERTICES]
-    flat = geoms[todo]
+    result: list[Screened | None] = [None] * len(geometries)
+    # A batch at a time: the coordinates and normalised copies of a whole large file at once
+    # would take several times its size in memory.
+    for batch in batches(geoms[todo]):
+        for index, found in zip(todo[batch].tolist(), _screen(geoms[todo[batch]])):
+            if found is not None:
+                geom, wrong = found
+                result[index] = (geom, []) if wrong is None else (None, [Problem(index, *wrong)])
+    return result
+
+
+def _screen(flat: np.ndarray) -> list[tuple[MultiPolygon | None, tuple | None] | None]:
+    """Return, for each polygonal geometry, None (left to check_geometry), or its normalised
+    form and None, or None and why it is not in Azerbaijan."""
     raised = shapely.has_z(flat)
     flat[raised] = shapely.force_2d(flat[raised])
     xy, owner = shapely.get_coordinates(flat, return_index=True)
     keep = np.ones(len(flat), dtype=bool)
     keep[owner[~np.isfinite(xy).all(axis=1)]] = False
     keep[keep] = shapely.is_valid(flat[keep])
-    todo, flat = todo[keep], shapely.orient_polygons(flat[keep])
-    single = shapely.get_type_id(flat) == _POLYGON
-    flat[single] = shapely.multipolygons(flat[single][:, np.newaxis])  # one part each
-    result: list[Screened | None] = [None] * len(geometries)
-    for index, geom, wrong in zip(todo.tolist(), flat, _locate(flat)):
-        result[index] = (geom, []) if wrong is None else (None, [Problem(index, *wrong)])
+    settled = shapely.orient_polygons(flat[keep])
+    single = shapely.get_type_id(settled) == _POLYGON
+    settled[single] = shapely.multipolygons(settled[single][:, np.newaxis])  # one part each
+    found: list = [None] * len(flat)
+    for index, geom, wrong in zip(np.flatnonzero(keep).tolist(), settled, _locate(settled)):
+        found[index] = (geom, None) if wrong is None else (None, wrong)
+    return found
     return result
 
 

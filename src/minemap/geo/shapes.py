@@ -1,5 +1,7 @@
 """Turn GeoJSON geometries into 2D shapely polygons, naming whatever is malformed."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -143,3 +145,15 @@ def assemble(geometries: list) -> np.ndarray:
         result[several] = shapely.multipolygons(polygons[mine], indices=compact)
     built[taken] = result
     return built
+
+
+def batches(geoms: np.ndarray, coordinates: int = 1_000_000) -> Iterator[slice]:
+    """Split `geoms` into runs of about `coordinates` coordinates (at least one geometry each),
+    so that what is derived from them a run at a time stays small whatever the file holds."""
+    ends = np.cumsum(shapely.get_num_coordinates(geoms))
+    start = 0
+    while start < len(geoms):
+        before = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, before + coordinates, "right")))
+        yield slice(start, stop)
+        start = stop

@@ -12,13 +12,15 @@ from sqlalchemy import Connection, text
 
 from minemap.errors import Problem
 from minemap.geo.fields import FIELDS
+from minemap.geo.shapes import batches
 from minemap.store import history
 from minemap.store.records import Kind
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review
 
 STAGED = "minemap_staged"
-CHUNK = 20_000  # rows per COPY write: bounds the text held in memory at once
+# Coordinates per COPY write (as hex EWKB, 32 bytes each): bounds the text held at once.
+COPY_COORDINATES = 500_000
 NAMED = 5  # codes named in one warning
 MIN_BEYOND_M2 = 1.0  # less than this outside its hazard is rounding, not a finding
 ANALYZE_FROM = 1_000  # rows stored at once that may mislead the planner
@@ -94,13 +96,11 @@ def stage(conn: Connection, kind: Kind, records: list[dict], *, indexes: list[in
     columns = ", ".join(["n", *fields, "home", "infix", "geom"])
     with (conn.connection.driver_connection.cursor() as cursor,
           cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy):
-        for start in range(0, len(records), CHUNK):
-            end = start + CHUNK
-            wkb = shapely.to_wkb(shapely.set_srid(geoms[start:end], 4326), hex=True,
-                                 include_srid=True)
-            rows = zip(map(str, indexes[start:end]), *_text_columns(kind, records[start:end]),
-                       [_NULL if h is None else h for h in homes[start:end]],
-                       [_NULL if i is None else i for i in infixes[start:end]], wkb)
+        for run in batches(geoms, COPY_COORDINATES):
+            wkb = shapely.to_wkb(shapely.set_srid(geoms[run], 4326), hex=True, include_srid=True)
+            rows = zip(map(str, indexes[run]), *_text_columns(kind, records[run]),
+                       [_NULL if h is None else h for h in homes[run]],
+                       [_NULL if i is None else i for i in infixes[run]], wkb)
             copy.write("".join("\t".join(row) + "\n" for row in rows))
     # Otherwise the planner guesses the staged table's size when joining it.
     conn.execute(text(f"ANALYZE {STAGED}"))
