@@ -171,15 +171,26 @@ def test_qgis_loads_the_hazards_layer(url, world):
     if python is None:
         pytest.skip("PyQGIS (Debian python3-qgis) is not installed")
     script = textwrap.dedent(f"""
-        from qgis.core import QgsApplication, QgsVectorLayer
+        import json
+        from qgis.core import QgsApplication, QgsVectorLayer, QgsWkbTypes
         app = QgsApplication([], False)
         app.initQgis()
-        layer = QgsVectorLayer("url='{url}' typename='hazards' pagingEnabled='true'",
-                               "hazards", "OAPIF")
-        print(layer.isValid(), sum(1 for _ in layer.getFeatures()))
+        # Pages of 10, so that QGIS follows the next links.
+        layer = QgsVectorLayer(
+            "url='{url}' typename='hazards' pagingEnabled='true' pageSize='10'", "hazards",
+            "OAPIF")
+        found = {{"valid": layer.isValid(),
+                  "polygons": layer.geometryType() == QgsWkbTypes.PolygonGeometry,
+                  "codes": sorted(f["code"] for f in layer.getFeatures()),
+                  "classifications": sorted({{f["classification"] for f in layer.getFeatures()}})}}
+        print(json.dumps(found), flush=True)
+        del layer  # before exitQgis, which otherwise crashes on the way out
         app.exitQgis()
     """)
     done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**ENV, "QT_QPA_PLATFORM": "offscreen"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-2:] == ["True", str(len(world.visible()))]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["valid"] and found["polygons"]
+    assert found["codes"] == sorted(h.code for h in world.visible())
+    assert found["classifications"] == sorted({h.classification for h in world.visible()})
