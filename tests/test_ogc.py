@@ -8,7 +8,6 @@ test_ogc_tiles.py; both reuse the data of this module.
 
 import datetime as dt
 import json
-import math
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path

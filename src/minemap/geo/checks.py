@@ -267,7 +267,6 @@ def _screen(flat: np.ndarray) -> list[tuple[MultiPolygon | None, tuple | None] |
     for index, geom, wrong in zip(np.flatnonzero(keep).tolist(), settled, _locate(settled)):
         found[index] = (geom, None) if wrong is None else (None, wrong)
     return found
-    return result
 
 
 def _merge_unknown(warnings: list[Problem]) -> list[Problem]:
