@@ -22,19 +22,12 @@ import shapely
 import uvicorn
 from shapely.geometry import box, shape
 
-from test_ogc import build_world
+# The same world of hazards and releases as test_ogc's, built once for this module too.
+from test_ogc import world  # noqa: F401
 
 ENV = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 pytestmark = pytest.mark.skipif(shutil.which("ogrinfo") is None,
                                 reason="GDAL's command-line tools (gdal-bin) are not installed")
-
-
-@pytest.fixture(scope="module")
-def world(cluster, template, tmp_path_factory):
-    found, janitor = build_world(cluster, template, tmp_path_factory.mktemp("ogc_clients"))
-    yield found
-    found.engine.dispose()
-    janitor.drop()
 
 
 @pytest.fixture(scope="module")

@@ -13,28 +13,11 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from minemap import accounting
-from test_ogc import Hazard, Release, area, build_world, load, square
+# The same world of hazards and releases as test_ogc's, built once for this module too.
+from test_ogc import Hazard, Release, area, client, load, square, world  # noqa: F401
 
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT, BUFFER = 4096, 64
-
-
-@pytest.fixture(scope="module")
-def world(cluster, template, tmp_path_factory):
-    found, janitor = build_world(cluster, template, tmp_path_factory.mktemp("ogc_tiles"))
-    yield found
-    found.engine.dispose()
-    janitor.drop()
-
-
-@pytest.fixture(scope="module")
-def client(world):
-    from fastapi.testclient import TestClient
-
-    from minemap.app import create_app
-
-    with TestClient(create_app(world.settings)) as test_client:
-        yield test_client
 
 
 def fraction(lon: float, lat: float, z: int) -> tuple[float, float]:
