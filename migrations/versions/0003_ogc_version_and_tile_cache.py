@@ -25,6 +25,7 @@ EVENTS = (("insert", "NEW TABLE AS new_rows"), ("delete", "OLD TABLE AS old_rows
 
 def upgrade() -> None:
     op.execute((SQL / "0003_ogc.sql").read_text())
+    op.execute((SQL / "0003_records_changed.sql").read_text())
     for table, function in WATCHED:
         for event, rows in EVENTS:
             op.execute(

@@ -5,7 +5,7 @@ Below, a tile may hold tens of thousands of small polygons, more than any tile s
 yet none may be dropped: small features are drawn instead as the pixels they cover, merged
 per group of attributes (a map styles by those) with the count of features in each group;
 districts are simplified to a quarter pixel. These tiles take long enough to draw that they
-are kept in `tile_cache`, whose rows the triggers of migrations/sql/0003_ogc.sql drop on writes.
+are kept in `tile_cache`, whose rows the triggers in migrations/sql/ drop on writes.
 """
 
 from sqlalchemy import Connection, text
