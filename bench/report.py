@@ -219,6 +219,7 @@ pieces (the disjoint overlay of all hazards and releases, cut by districts and a
 overlapping land once. Writes mark the grid cells they touch, and `accounting.refresh` redoes
 only those. The full recomputation is what a migration or `accounting.rebuild` pays once.
 Timings vary by tens of per cent with what else the machine runs.
+`--hazards 10000 --releases 3000` is a smoke run of about half a minute.
 """
 
 
