@@ -37,8 +37,16 @@ EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 
 # --- the data, as specs -------------------------------------------------------------------
 
+class Reviewed:
+    """What the public layers show: approved and not deleted."""
+
+    @property
+    def visible(self) -> bool:
+        return self.review == "approved" and not self.deleted
+
+
 @dataclass
-class Hazard:
+class Hazard(Reviewed):
     code: str
     geom: shapely.Polygon
     classification: str
@@ -50,13 +58,9 @@ class Hazard:
     deleted: bool = False
     id: int | None = None
 
-    @property
-    def visible(self) -> bool:
-        return self.review == "approved" and not self.deleted
-
 
 @dataclass
-class Release:
+class Release(Reviewed):
     code: str
     geom: shapely.Polygon
     method: str
@@ -65,10 +69,6 @@ class Release:
     review: str = "approved"
     deleted: bool = False
     id: int | None = None
-
-    @property
-    def visible(self) -> bool:
-        return self.review == "approved" and not self.deleted
 
 
 @dataclass

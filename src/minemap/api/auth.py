@@ -52,8 +52,10 @@ class Requires:
         return principal
 
 
-# The caller of a read: None when anonymous (MINEMAP_PUBLIC_READ).
-Reader = Annotated[Principal | None, Depends(Requires())]
+# The caller of a read: None when anonymous (MINEMAP_PUBLIC_READ). One instance, so that a
+# router requiring it and a handler asking for it share one token lookup per request.
+reader = Requires()
+Reader = Annotated[Principal | None, Depends(reader)]
 # The caller of a write: an admin, reviewer or operator.
 CurrentPrincipal = Annotated[Principal, Depends(Requires(write=True))]
 # An admin or reviewer, who decide on submissions and may see them in reports.

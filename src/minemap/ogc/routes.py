@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from minemap import __version__
-from minemap.api.auth import Reader, Requires, sees_submissions
+from minemap.api.auth import Reader, reader, sees_submissions
 from minemap.api.deps import ConnectionDep, SettingsDep
 from minemap.errors import MinemapError, NotFound
 from minemap.ogc import crs as crs_
@@ -48,7 +48,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
 ]
 
-router = APIRouter(prefix="/ogc", tags=["OGC API"], dependencies=[Depends(Requires())])
+router = APIRouter(prefix="/ogc", tags=["OGC API"], dependencies=[Depends(reader)])
 
 
 def view(source: Annotated[Collection, Depends(collection)], reader: Reader,
