@@ -26,7 +26,9 @@ _counter = itertools.count()
 @pytest.fixture(scope="session")
 def cluster():
     home = Path(tempfile.mkdtemp(prefix="minemap-test-"))
-    test_cluster = Cluster(home, port=54339, dbname="postgres", durable=False)
+    # MINEMAP_TEST_PORT lets several runs share a machine, each with its own cluster.
+    port = int(os.environ.get("MINEMAP_TEST_PORT", "54339"))
+    test_cluster = Cluster(home, port=port, dbname="postgres", durable=False)
     test_cluster.start()
     yield test_cluster
     test_cluster.stop()
