@@ -92,3 +92,16 @@ def client(settings):
 
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def units(engine):
+    """Load the bundled Azerbaijan units into the test's database, as `minemap districts load`."""
+    from minemap import accounting
+    from minemap.db.engine import transaction
+    from minemap.store import districts
+
+    with transaction(engine) as conn:
+        loaded = districts.load(conn)
+        accounting.refresh(conn)
+    return loaded

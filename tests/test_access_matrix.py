@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from minemap.app import create_app
 from minemap.db.engine import transaction
-from minemap.store import hazards, records, releases, tokens
+from minemap.store import districts, hazards, records, releases, tokens
 from minemap.vocab import Role
 from test_concurrency import serving
 from test_review import bearer, count, hazard, issue_tokens, release, square
@@ -91,13 +91,14 @@ def stored(engine, kind: str, state: str) -> int:
         role = Role.admin if state == "approved" else Role.operator
         actor = tokens.Principal(None, "matrix", role, halo, "HALO")
         feature = json.loads(json.dumps(FEATURES[kind](place(), organisation="HALO")))
-        checked = records.check(KINDS[kind], [feature], today=date.today())
+        checked, _ = records.check(KINDS[kind], [feature], today=date.today(),
+                                   outline=districts.outline(conn, 5000))
         [record_id] = records.create(conn, KINDS[kind], checked, actor=actor)
     return record_id
 
 
 @pytest.fixture
-def callers(settings, engine, caplog):
+def callers(settings, engine, units, caplog):
     """Yield, per caller, an httpx client of the right server with the right credentials."""
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # every statement and its values
@@ -188,7 +189,7 @@ TABLES = ("hazards", "releases", "history", "organisations", "tokens", "baseline
 FREE_TEXT = {"code", "description"}  # any text is a legitimate value here: kept verbatim
 
 
-def test_hostile_strings_are_refused_and_change_nothing(client, engine):
+def test_hostile_strings_are_refused_and_change_nothing(client, engine, units):
     issued = issue_tokens(engine)
     admin, operator = bearer(issued["admin"]), bearer(issued["operator"])
     target = client.post("/api/v1/hazards", json=hazard(organisation="HALO"), headers=admin)

@@ -79,7 +79,13 @@ class Api:
 
 
 @pytest.fixture
-def api(client, engine):
+def api(client, engine, tmp_path):
+    """A client with tokens of every role, and Aghdam and Aghjabadi loaded."""
+    subset = [f for f in DISTRICTS["features"] if f["properties"]["iso_3166_2"] in LOADED]
+    path = tmp_path / "districts.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": subset}))
+    with transaction(engine) as conn:
+        districts.load(conn, path)
     orgs = {Role.admin: "ANAMA", Role.reviewer: "ANAMA", Role.operator: "HALO",
             Role.viewer: "ANAMA"}
     with transaction(engine) as conn:
@@ -89,13 +95,8 @@ def api(client, engine):
 
 
 @pytest.fixture
-def mapped(api, tmp_path):
-    """The api with Aghdam and Aghjabadi loaded."""
-    subset = [f for f in DISTRICTS["features"] if f["properties"]["iso_3166_2"] in LOADED]
-    path = tmp_path / "districts.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": subset}))
-    with transaction(api.engine) as conn:
-        districts.load(conn, path)
+def mapped(api):
+    """The api, whose districts the tests' polygons lie in."""
     return api
 
 
@@ -141,7 +142,9 @@ def test_concurrent_writers_never_take_the_same_code(mapped):
     with transaction(mapped.engine) as conn:
         actor = tokens.authenticate(conn, mapped.tokens[Role.admin])
     feature = json.loads(json.dumps(hazard()))  # as a client sends it: lists, not tuples
-    [record] = records.check(hazards.KIND, [feature], today=date.today())
+    with transaction(mapped.engine) as conn:
+        outline = districts.outline(conn, 5000)
+    [record], _ = records.check(hazards.KIND, [feature], today=date.today(), outline=outline)
     codes = []
 
     def second_writer():

@@ -21,7 +21,7 @@ HAZARD = {
 
 
 @pytest.fixture
-def issued(engine) -> dict:
+def issued(engine, units) -> dict:
     """Tokens by name: one per role (ANAMA; the operator is HALO's) and a revoked admin token."""
     with transaction(engine) as conn:
         made = {role.value: tokens.create(conn, organisation="HALO" if role is Role.operator

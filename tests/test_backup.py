@@ -9,7 +9,7 @@ from minemap import accounting, backup
 from minemap.db.engine import transaction
 from minemap.errors import Conflict
 from minemap.settings import Settings
-from minemap.store import tokens
+from minemap.store import districts, tokens
 from test_review import INSIDE, api, hazard, minemap, release, square  # noqa: F401
 
 DATES = (dt.date(2021, 6, 1), dt.date(2022, 6, 1), dt.date.today())
@@ -52,7 +52,8 @@ def state(url: str) -> dict:
                                                         **BASELINE),
                                      accounting.districts(conn, as_of=day,
                                                           include_submitted=both, **BASELINE))
-                       for day in DATES for both in (False, True)}
+                       for day in DATES for both in (False, True)} \
+                if districts.count(conn) else None  # without units, reports refuse
             tables = {table: [dict(row) for row in conn.execute(
                 text(f"SELECT * FROM {table} ORDER BY id")).mappings()]
                 for table in ("history", "hazards", "releases", "organisations", "tokens")}

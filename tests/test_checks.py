@@ -17,11 +17,17 @@ from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
 from minemap.geo import check_feature, check_features, geodesic_area, parse_date, parse_list
 from minemap.geo.checks import check_geometry
+from minemap.geo.outline import outline_of
 from minemap.vocab import Classification, HazardType, LandUse, ReleaseMethod
 
 TODAY = dt.date(2025, 6, 1)
 WGS84 = pyproj.Geod(ellps="WGS84")  # our own, for independent areas and distances
 COUNTRY_FILE = Path(__file__).parents[1] / "data" / "districts" / "azerbaijan_country.geojson"
+DISTRICTS_FILE = COUNTRY_FILE.with_name("azerbaijan_districts.geojson")
+TOLERANCE_M = 5000.0
+# What store.districts.outline builds from the loaded units: here, all the bundled ones.
+OUTLINE = outline_of([shape(f["geometry"]) for f in
+                      json.loads(DISTRICTS_FILE.read_text())["features"]], TOLERANCE_M)
 LON, LAT = 47.5, 40.5  # Yevlakh area, far from any border
 
 
@@ -48,8 +54,8 @@ def codes(checked):
     return [problem.code for problem in checked.problems]
 
 
-def check(feature, kind="hazards", **kwargs):
-    return check_feature(kind, 7, feature, today=TODAY, **kwargs)
+def check(feature, kind="hazards", outline=OUTLINE, **kwargs):
+    return check_feature(kind, 7, feature, today=TODAY, outline=outline, **kwargs)
 
 
 def independent_area(geom) -> float:
@@ -338,7 +344,7 @@ def test_too_many_vertices():
     assert "100,001 vertices, more than 100,000" in checked.problems[0].reason
     assert check(hazard(limit)).problems == []
     _, problems, _ = check_features("hazards", [hazard(over, code="A"), hazard(limit, code="B")],
-                                    today=TODAY)
+                                    today=TODAY, outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(0, "too_many_vertices")]
 
 
@@ -353,7 +359,8 @@ def test_latitude_and_longitude_swapped():
 def test_far_away_is_outside_azerbaijan():
     checked = check(hazard(square(37.6, 55.7)))  # Moscow
     assert codes(checked) == ["outside_azerbaijan"]
-    assert "more than 1 km outside Azerbaijan" in checked.problems[0].reason
+    assert "more than 5,000 m beyond the border of the loaded districts" in \
+        checked.problems[0].reason
 
 
 def test_an_edge_across_armenia_is_outside_even_with_every_vertex_inside():
@@ -400,17 +407,38 @@ def patch_at(lon, lat, azimuth, metres):
     return {"type": "Polygon", "coordinates": [[*map(list, corners), list(corners[0])]]}
 
 
-def test_within_1_km_beyond_the_border_is_accepted_and_5_km_rejected():
+def test_beyond_the_border_within_the_tolerance_is_accepted_with_a_warning():
     lon, lat, azimuth, distance = border_walk()
-    near = patch_at(lon, lat, azimuth, 900)
-    ring = near["coordinates"][0]
-    assert all(500 < distance(*corner) < 1000 for corner in ring)  # beyond, but within 1 km
-    assert check(hazard(near)).problems == []
-    for metres in (1200, 5000):
+    for metres in (900, 4500):
+        near = patch_at(lon, lat, azimuth, metres)
+        ring = near["coordinates"][0]
+        assert all(metres - 100 < distance(*corner) < TOLERANCE_M for corner in ring)
+        checked = check(hazard(near))
+        assert checked.problems == [] and checked.record is not None, metres
+        [warning] = checked.warnings
+        assert warning.code == "beyond_border"
+        # All of it lies beyond the line: the warning says how much, measured independently.
+        stated = float(warning.reason.split(" m²")[0].replace(",", ""))
+        assert stated == pytest.approx(geodesic_area(shape(near)), rel=1e-3)
+    for metres in (5200, 9000):
         far = patch_at(lon, lat, azimuth, metres)
-        assert all(distance(*corner) > 1050 for corner in far["coordinates"][0])
-        checked = check(hazard(far))
-        assert codes(checked) == ["outside_azerbaijan"], metres
+        assert all(distance(*corner) > TOLERANCE_M + 50 for corner in far["coordinates"][0])
+        assert codes(check(hazard(far))) == ["outside_azerbaijan"], metres
+
+
+def test_the_tolerance_is_the_outlines_own():
+    lon, lat, azimuth, _ = border_walk()
+    strict = outline_of([shape(f["geometry"]) for f in
+                         json.loads(DISTRICTS_FILE.read_text())["features"]], 1000.0)
+    near = hazard(patch_at(lon, lat, azimuth, 1500))
+    assert codes(check(near)) == []
+    checked = check(near, outline=strict)
+    assert codes(checked) == ["outside_azerbaijan"]
+    assert "more than 1,000 m beyond" in checked.problems[0].reason
+
+
+def test_a_polygon_inside_the_districts_gets_no_location_warning():
+    assert check(hazard(square())).warnings == []
 
 
 def test_a_bowtie_is_rejected():
@@ -453,11 +481,11 @@ def test_overlapping_parts_of_a_multipolygon_count_as_self_intersection():
 def test_duplicate_codes_within_a_batch_name_both_features():
     features = [hazard(code="H-1"), hazard(square(LON + 0.1), code="H-2"),
                 hazard(square(LON + 0.2), code="H-1")]
-    records, problems, _ = check_features("hazards", features, today=TODAY)
+    records, problems, _ = check_features("hazards", features, today=TODAY, outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(2, "duplicate_code")]
     assert "code 'H-1' is used by features 0 and 2" in problems[0].reason
     assert len(records) == 2
-    _, problems, _ = check_features("hazards", features[:2], today=TODAY)
+    _, problems, _ = check_features("hazards", features[:2], today=TODAY, outline=OUTLINE)
     assert problems == []
 
 
@@ -475,8 +503,8 @@ def test_a_batch_agrees_with_single_checks(with_z):
         geometries.append({"type": "Polygon",
                            "coordinates": [[c + [5] for c in square()["coordinates"][0]]]})
     features = [hazard(g, code=f"H-{i}") for i, g in enumerate(geometries)]
-    records, problems, warnings = check_features("hazards", copy.deepcopy(features), today=TODAY)
-    singles = [check_feature("hazards", i, f, today=TODAY) for i, f in enumerate(features)]
+    records, problems, warnings = check_features("hazards", copy.deepcopy(features), today=TODAY, outline=OUTLINE)
+    singles = [check_feature("hazards", i, f, today=TODAY, outline=OUTLINE) for i, f in enumerate(features)]
     assert problems == [] and warnings == [w for s in singles for w in s.warnings]
     for record, single in zip(records, singles, strict=True):
         assert record.keys() == single.record.keys()
@@ -490,9 +518,9 @@ def test_a_batch_locates_features_as_single_checks_do():
     swapped = {"type": "Polygon", "coordinates": [[[y, x] for x, y in square()["coordinates"][0]]]}
     geometries = [swapped, square(37.6, 55.7), square(), square(LON + 3.05)]  # last: in the Caspian
     features = [hazard(g, code=f"H-{i}") for i, g in enumerate(geometries)]
-    _, problems, _ = check_features("hazards", features, today=TODAY)
+    _, problems, _ = check_features("hazards", features, today=TODAY, outline=OUTLINE)
     singles = [p for i, f in enumerate(features)
-               for p in check_feature("hazards", i, f, today=TODAY).problems]
+               for p in check_feature("hazards", i, f, today=TODAY, outline=OUTLINE).problems]
     assert problems == singles
     assert [(p.index, p.code) for p in problems] == [
         (0, "lat_lon_swapped"), (1, "outside_azerbaijan"), (3, "outside_azerbaijan")]
@@ -502,7 +530,7 @@ def test_a_batch_collects_every_problem_and_merges_unknown_property_warnings():
     features = [hazard(code=f"H-{i}", OBJECTID=i) for i in range(3)]
     features[1]["geometry"] = {"type": "Point", "coordinates": [LON, LAT]}
     features[2]["properties"]["classification"] = "XYZ"
-    records, problems, warnings = check_features("hazards", features, today=TODAY)
+    records, problems, warnings = check_features("hazards", features, today=TODAY, outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(1, "not_polygon"), (2, "invalid_enum")]
     assert len(records) == 1
     assert [(w.index, w.code) for w in warnings] == [(0, "unknown_property")]
@@ -510,7 +538,7 @@ def test_a_batch_collects_every_problem_and_merges_unknown_property_warnings():
 
 
 def test_check_geometry_takes_shapely_input():
-    geom, problems, warnings = check_geometry(0, shape(square(clockwise=True)))
+    geom, problems, warnings = check_geometry(0, shape(square(clockwise=True)), OUTLINE)
     assert problems == [] and warnings == [] and geom.geoms[0].exterior.is_ccw
 
 

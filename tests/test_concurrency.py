@@ -45,7 +45,7 @@ def serving(app) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def test_parallel_writers_never_lose_an_update(settings, engine):
+def test_parallel_writers_never_lose_an_update(settings, engine, units):
     issued = issue_tokens(engine)
     auth = bearer(issued["admin"])
     with serving(create_app(settings)) as base:

@@ -188,12 +188,22 @@ def test_csv_without_geometry_column(tmp_path):
     assert "wkt" in caught.value.detail
 
 
-def test_csv_without_crs_is_refused(source, tmp_path):
-    path, _ = write("csv", 4326, source, tmp_path)
+def test_csv_in_utm_without_crs_is_refused(source, tmp_path):
+    path, _ = write("csv", 32638, source, tmp_path)
     with pytest.raises(InvalidInput) as caught:
         read_features(path)
     assert caught.value.problems[0].code == "missing_crs"
     assert "crs=EPSG:4326" in caught.value.detail
+    assert "are not longitude/latitude" in caught.value.detail
+
+
+def test_csv_of_lon_lat_without_crs_is_read_as_wgs84_with_a_warning(source, tmp_path):
+    path, _ = write("csv", 4326, source, tmp_path)
+    result = read_features(path)
+    assert result.source_crs == "EPSG:4326"
+    assert [(w.index, w.code) for w in result.warnings] == [(None, "assumed_crs")]
+    assert_matches_source(result, "csv")
+    assert read_features(path, crs="EPSG:4326").warnings == []  # said: nothing assumed
 
 
 def test_shapefile_without_prj(source, tmp_path):

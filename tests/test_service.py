@@ -9,15 +9,23 @@ import time
 import httpx
 
 from minemap.app import create_app
+from minemap.db.engine import transaction
 from minemap.settings import Settings
+from minemap.store import districts
 
 
-def test_health_reports_postgis_version(client):
+def test_health_reports_postgis_version_and_the_units_loaded(client, engine):
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok" and body["database"] == "ok"
+    # A fresh database serves, but cannot report until its units are loaded.
+    assert body["status"] == "degraded" and body["database"] == "ok"
+    assert body["districts"] == 0 and "minemap districts load" in body["detail"]
     assert body["postgis"].split(".")[0] == "3"
+    with transaction(engine) as conn:
+        districts.load(conn)
+    body = client.get("/health").json()
+    assert (body["status"], body["districts"]) == ("ok", 78) and "detail" not in body
 
 
 def test_health_is_503_when_the_database_is_unreachable(tmp_path):

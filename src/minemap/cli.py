@@ -134,6 +134,47 @@ def db_status(ctx: typer.Context) -> None:
     out.print(f"database at {current or 'base (empty)'}, newest {head}: {state}")
 
 
+districts_app = typer.Typer(help="The administrative units reports are split by.",
+                            no_args_is_help=True)
+app.add_typer(districts_app, name="districts")
+
+
+@districts_app.command("load")
+@reports_errors
+def districts_load(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(
+        help="Units in any format and CRS pyogrio reads (GeoJSON, GeoPackage, zipped "
+             "Shapefile...); default: the bundled Azerbaijan units.")] = None,
+    name_field: Annotated[str, typer.Option(help="The property holding the unit's name.")] = "name",
+    code_field: Annotated[str, typer.Option(
+        help="The property holding its short code (used in hazard codes); default: the "
+             "ISO 3166-2 code's suffix.")] = "code",
+    iso_field: Annotated[str, typer.Option(
+        help="The property holding its ISO 3166-2 code.")] = "iso_3166_2",
+) -> None:
+    """Load (or reload) the districts; hazards and releases stay, reports follow the new units.
+
+    geoBoundaries files, for example: --name-field shapeName --iso-field shapeISO
+    --code-field shapeID.
+    """
+    from minemap import accounting
+    from minemap.store import districts
+
+    if file is not None and not file.is_file():
+        raise MinemapError(f"{file} is not a file")
+    fields = districts.Fields(name=name_field, code=code_field, iso=iso_field)
+    with transaction(make_engine(settings_of(ctx))) as conn:
+        loaded = districts.load(conn, file, fields=fields)
+        cells = accounting.refresh(conn)
+    for repair in loaded.repaired:
+        out.print(f"  unit {repair.index}: {repair.reason}", highlight=False, soft_wrap=True)
+    removed = f"; {len(loaded.removed)} removed ({', '.join(loaded.removed)})" \
+        if loaded.removed else ""
+    out.print(f"{loaded.units} districts loaded{removed}; accounting refreshed in {cells:,} "
+              "grid cells", highlight=False)
+
+
 @app.command("load-sample")
 @reports_errors
 def load_sample(
@@ -343,7 +384,8 @@ def import_file(
 
             with transaction(make_engine(settings_of(ctx))) as conn:
                 report = imports.run(conn, file, kind=kind.value, actor=actor, organisation=org,
-                                     dry_run=dry_run, crs=crs, layer=layer, progress=step)
+                                     dry_run=dry_run, crs=crs, layer=layer, progress=step,
+                                     border_m=settings_of(ctx).border_tolerance_m)
     except InvalidInput as exc:
         report = exc.extra or {"features_read": None}
         report["rejected"] = [p.as_dict() for p in exc.problems or

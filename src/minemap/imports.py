@@ -16,7 +16,8 @@ from minemap.db.models import Organisation
 from minemap.errors import Forbidden, InvalidInput, Problem
 from minemap.geo.checks import check_features
 from minemap.geo.read import Limits, read_features
-from minemap.store import bulk, hazards, organisations, records, releases
+from minemap.settings import DEFAULT_BORDER_TOLERANCE_M
+from minemap.store import bulk, districts, hazards, organisations, records, releases
 from minemap.store.tokens import Principal
 from minemap.vocab import Role
 
@@ -72,12 +73,14 @@ def _refused(report: dict, problems: list[Problem], name: str) -> InvalidInput:
 def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
         organisation: str | None = None, dry_run: bool = False, crs: str | None = None,
         layer: str | None = None, name: str | None = None, limits: Limits = Limits(),
-        today: date | None = None, progress: Callable[[str], None] | None = None) -> dict:
+        border_m: float = DEFAULT_BORDER_TOLERANCE_M, today: date | None = None,
+        progress: Callable[[str], None] | None = None) -> dict:
     """Import every feature of the file at `path` as `kind`, or raise naming every problem.
 
     `organisation` (default: the actor's) is that of features not naming their own; `name`
-    is the file's name as the user knows it. With `dry_run` everything is checked, the
-    database included, and nothing stored. `progress` hears each stage of STAGES as it
+    is the file's name as the user knows it; `border_m` how far beyond the loaded units a
+    feature may reach. With `dry_run` everything is checked, the database included, and
+    nothing stored. `progress` hears each stage of STAGES as it
     starts. Returns the report of CONTRACT §5: kind, dry_run, features_read, accepted,
     rejected, warnings, created (ids, in the order of the features).
     """
@@ -89,13 +92,15 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     name = name or Path(path).name
     organisation = organisation or actor.organisation
     records.authorise(actor, organisation)
+    outline = districts.outline(conn, border_m)  # before reading: no units, no import
     say = progress or (lambda stage: None)
 
     say("reading")
     read = read_features(Path(path), crs=crs, layer=layer, limits=limits)
     say("checking")
-    checked, problems, warnings = check_features(kind, read.features,
+    checked, problems, warnings = check_features(kind, read.features, outline=outline,
                                                  today=today or date.today())
+    warnings = read.warnings + warnings
     features_read = len(read.features)
     read.features.clear()  # the checked records hold all that is stored: let the file go
     if not features_read:

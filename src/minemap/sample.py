@@ -65,8 +65,9 @@ def _features(path: Path) -> list[dict]:
 
 
 def load_districts(conn: Connection, data: Path | None = None) -> int:
-    data = data or project_dir("data")
-    return districts.load(conn, data / "districts" / "azerbaijan_districts.geojson")
+    """Load the bundled units, as `minemap districts load` does; return how many."""
+    return districts.load(conn, data / "districts" / "azerbaijan_districts.geojson"
+                          if data else None).units
 
 
 def has_records(conn: Connection) -> bool:

@@ -6,6 +6,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEFAULT_BORDER_TOLERANCE_M = 5000.0
+
+
 def sqlalchemy_url(url: str) -> str:
     """Return `url` with the psycopg 3 driver, accepting plain postgresql:// URLs."""
     for prefix in ("postgresql://", "postgres://"):
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(200, ge=1)
     baseline_km2: float = Field(11667.0, gt=0)
     baseline_date: dt.date = dt.date(2021, 1, 1)
+    # How far beyond the loaded units' outline a feature may reach and still be stored (with a
+    # warning): the 1:10m border line is accurate only to about a kilometre.
+    border_tolerance_m: float = Field(DEFAULT_BORDER_TOLERANCE_M, ge=0, le=100_000)
     # Where the private cluster lives; relative to the working directory.
     home: str = ".minemap"
     cors_origins: list[str] = []

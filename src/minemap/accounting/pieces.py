@@ -24,10 +24,8 @@ ANALYZE_AFTER = 10_000
 COUNTED = "deleted_at IS NULL AND review <> 'rejected'"
 
 # The district a record is counted in for hazard counts and device totals: the one holding
-# its point on surface, or the nearest one when that point lies outside every district.
-HOME = """coalesce(
-    (SELECT id FROM districts WHERE ST_Intersects(geom, ST_PointOnSurface({geom})) LIMIT 1),
-    (SELECT id FROM districts ORDER BY geom <-> ST_PointOnSurface({geom}) LIMIT 1))"""
+# its point on surface; none (the `outside districts` row) when that lies in no district.
+HOME = """(SELECT id FROM districts WHERE ST_Intersects(geom, ST_PointOnSurface({geom})) LIMIT 1)"""
 
 BUILD = text(f"""
 WITH cells AS (

@@ -6,11 +6,19 @@ released = Σ where also release_on ≤ T, split by that release's method; relea
 Σ where release_on ≤ T and no hazard by T; remaining = mapped − released.
 
 Readings of the contract made here:
-- Land outside every district (a polygon drawn past the border) is kept as pieces with no
-  district: it counts in its hazard's own remaining_m2 but in no district row and, as the
-  districts tile the country, in no national figure, so the district rows sum to the nation.
+- National figures are sums over every piece, whatever the district table says. Land in no
+  district (a polygon reaching past the border line, offshore) is one `outside districts`
+  row, so the rows (that one included) sum to the nation.
 - A hazard or a release counts, for hazard totals and device totals, in its home district
-  (pieces.HOME); those totals therefore also sum to the national ones.
+  (pieces.HOME), or outside districts; those totals therefore also sum to the national ones.
+- Every area is a whole m². Pieces are summed exactly, as integers of µm², so the same data
+  gives the same figures whatever order the rows are read in (after a restore, say). Per row,
+  the method areas, the remaining, the released-outside and the baseline areas are rounded
+  from those sums; released, mapped and every national figure are sums of rounded figures,
+  so mapped = released + remaining, the methods sum to released and the rows sum to the
+  nation exactly, in the output too.
+- Units that share a name (Shusha the district and Shusha the city) are told apart: their
+  `district` is "Shusha" and "Shusha (city)", and every row carries the unit's code.
 - A hazard is closed at T when less than 1 m² of it is left unreleased by releases completed
   by T: refresh stores the day each hazard closed, so this is exact for any T.
 - released_since_baseline_m2 is land first released after the baseline date (and by T): land
@@ -26,6 +34,7 @@ from sqlalchemy import Connection, text
 
 from minemap.accounting.pieces import refresh
 from minemap.errors import InvalidInput
+from minemap.store.districts import require_loaded
 from minemap.vocab import DEVICE_FIELDS
 
 # Column names per view: approved records only, or approved and submitted ones. Chosen from
@@ -40,12 +49,22 @@ VIEWS = {
 STEPS = {"month": "1 month", "year": "1 year"}
 AREAS = ("mapped_m2", "released_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
          "released_outside_m2", "remaining_m2")
+METHODS = ("cancelled", "reduced", "cleared")
+OUTSIDE = "outside districts"  # the row of land in no district
+MICRO = 10**6  # µm² per m²
+
+
+def whole_m2(micro) -> int:
+    """Return µm² (an exact integer sum, or None for none) as whole m², halves rounded up."""
+    return (int(micro or 0) + MICRO // 2) // MICRO
 
 
 def _by_district(view: dict) -> str:
-    """One row per district: the area sums, hazard counts, devices and the district baseline."""
+    """One row per unit, and one for land outside them: the area sums (in µm²), hazard
+    counts, devices and the district baseline."""
     h, r, m = view["hazard_on"], view["release_on"], view["method"]
     devices = ", ".join(f"sum(r.{d}) AS {d}" for d in DEVICE_FIELDS)
+    released = f"p.{h} <= :as_of AND p.{r} <= :as_of"
     return f"""
 WITH district_baselines AS (
     SELECT DISTINCT ON (district_id) district_id, as_of, area_km2
@@ -53,27 +72,23 @@ WITH district_baselines AS (
     ORDER BY district_id, as_of DESC, id DESC
 ),
 areas AS (
+    -- Integer sums (µm² per piece) are exact: the same in any order of the rows.
     SELECT p.district_id,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of) AS mapped_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of) AS released_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{m} = 'cancelled') AS cancelled_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{m} = 'reduced') AS reduced_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{m} = 'cleared') AS cleared_m2,
-           sum(p.area_m2) FILTER (WHERE p.{r} <= :as_of AND (p.{h} IS NULL OR p.{h} > :as_of))
-               AS released_outside_m2,
+           sum(p.micro) FILTER (WHERE p.{h} <= :as_of) AS mapped,
+           sum(p.micro) FILTER (WHERE {released}) AS released,
+           sum(p.micro) FILTER (WHERE {released} AND p.{m} = 'cancelled') AS cancelled,
+           sum(p.micro) FILTER (WHERE {released} AND p.{m} = 'reduced') AS reduced,
+           sum(p.micro) FILTER (WHERE {released} AND p.{m} = 'cleared') AS cleared,
+           sum(p.micro) FILTER (WHERE p.{r} <= :as_of AND (p.{h} IS NULL OR p.{h} > :as_of))
+               AS released_outside,
            -- Land first released after a baseline date: the baseline already excluded
            -- what had been released before it.
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{r} > :national_date) AS since_national_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{r} > b.as_of) AS since_district_m2,
-           sum(p.area_m2) FILTER (WHERE p.{h} <= :as_of AND p.{r} <= :as_of
-                                  AND p.{r} > :year_ago) AS last_year_m2
-    FROM pieces AS p LEFT JOIN district_baselines AS b USING (district_id)
-    WHERE p.district_id IS NOT NULL AND (p.{h} <= :as_of OR p.{r} <= :as_of)
+           sum(p.micro) FILTER (WHERE {released} AND p.{r} > :national_date) AS since_national,
+           sum(p.micro) FILTER (WHERE {released} AND p.{r} > b.as_of) AS since_district,
+           sum(p.micro) FILTER (WHERE {released} AND p.{r} > :year_ago) AS last_year
+    FROM (SELECT *, CAST(round(area_m2 * 1e6) AS bigint) AS micro FROM pieces) AS p
+    LEFT JOIN district_baselines AS b USING (district_id)
+    WHERE p.{h} <= :as_of OR p.{r} <= :as_of
     GROUP BY p.district_id
 ),
 hazard_counts AS (
@@ -92,16 +107,23 @@ device_totals AS (
     WHERE r.deleted_at IS NULL AND r.review = ANY(CAST(:reviews AS review_state[]))
       AND r.completed_on <= :as_of
     GROUP BY a.district_id
+),
+units AS (
+    SELECT id, code, name, kind, iso_3166_2 FROM districts
+    UNION ALL
+    SELECT NULL, NULL, '{OUTSIDE}', NULL, NULL
 )
-SELECT d.name AS district, d.iso_3166_2, a.*, c.hazards_active, c.hazards_closed,
-       {", ".join(f"t.{d}" for d in DEVICE_FIELDS)},
+SELECT u.code AS district_code, u.name, u.kind, u.iso_3166_2,
+       a.mapped, a.released, a.cancelled, a.reduced, a.cleared, a.released_outside,
+       a.since_national, a.since_district, a.last_year,
+       c.hazards_active, c.hazards_closed, {", ".join(f"t.{d}" for d in DEVICE_FIELDS)},
        b.as_of AS baseline_date, CAST(b.area_km2 AS double precision) AS baseline_km2
-FROM districts AS d
-LEFT JOIN areas AS a ON a.district_id = d.id
-LEFT JOIN hazard_counts AS c ON c.district_id = d.id
-LEFT JOIN device_totals AS t ON t.district_id = d.id
-LEFT JOIN district_baselines AS b ON b.district_id = d.id
-ORDER BY d.name, d.id
+FROM units AS u
+LEFT JOIN areas AS a ON a.district_id IS NOT DISTINCT FROM u.id
+LEFT JOIN hazard_counts AS c ON c.district_id IS NOT DISTINCT FROM u.id
+LEFT JOIN device_totals AS t ON t.district_id IS NOT DISTINCT FROM u.id
+LEFT JOIN district_baselines AS b ON b.district_id = u.id
+ORDER BY u.id IS NULL, u.name, u.id
 """
 
 
@@ -120,7 +142,7 @@ def year_before(day: dt.date) -> dt.date:
 
 
 def _baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: dt.date | None,
-                     since_m2: float, last_year_m2: float) -> dict:
+                     since_m2: int, last_year_m2: int) -> dict:
     """Return the baseline figures; all None without a baseline."""
     if baseline_km2 is None:
         return dict.fromkeys(("baseline_km2", "baseline_date", "released_since_baseline_m2",
@@ -140,27 +162,53 @@ def _baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: 
         "baseline_km2": baseline_km2,
         "baseline_date": baseline_date,
         "released_since_baseline_m2": since_m2,
-        "baseline_remaining_km2": remaining_km2,
+        "baseline_remaining_km2": round(remaining_km2, 6),  # to the m², as every area
         "progress": since_m2 / (baseline_km2 * 1e6),
         "projected_completion": projected,
     }
 
 
+def _labels(rows: list[dict]) -> list[str]:
+    """Return each unit's name, told apart where several units share it: by its kind when
+    that alone tells (Shusha, Shusha (city)), else by its code."""
+    kinds: dict[str, list] = {}
+    for row in rows:
+        kinds.setdefault(row["name"], []).append(row["kind"])
+
+    def label(row: dict) -> str:
+        sharing = kinds[row["name"]]
+        if len(sharing) == 1 or (row["kind"] == "district" and sharing.count("district") == 1):
+            return row["name"]
+        if sharing.count(row["kind"]) == 1:
+            return f"{row['name']} ({row['kind']})"
+        return f"{row['name']} ({row['district_code']})"
+
+    return [label(row) for row in rows]
+
+
 def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
           include_submitted: bool) -> list[dict]:
+    """Return one row per unit and one for land outside them, every area in whole m²."""
+    require_loaded(conn)
     refresh(conn)
     view = VIEWS[include_submitted]
     params = {"as_of": as_of, "national_date": national_date, "year_ago": year_before(as_of),
               "reviews": view["reviews"]}
+    found = [dict(row) for row in conn.execute(text(_by_district(view)), params).mappings()]
     rows = []
-    for row in conn.execute(text(_by_district(view)), params).mappings():
-        row = dict(row)
-        for key in (*AREAS[:-1], "since_national_m2", "since_district_m2", "last_year_m2"):
-            row[key] = row[key] or 0.0
+    for row, label in zip(found, _labels(found)):
+        out = {"district": label, "district_code": row["district_code"],
+               "iso_3166_2": row["iso_3166_2"]}
+        for key in (*METHODS, "released_outside", "since_national", "since_district",
+                    "last_year"):
+            out[f"{key}_m2"] = whole_m2(row[key])
+        out["remaining_m2"] = whole_m2((row["mapped"] or 0) - (row["released"] or 0))
+        out["released_m2"] = sum(out[f"{method}_m2"] for method in METHODS)
+        out["mapped_m2"] = out["released_m2"] + out["remaining_m2"]
         for key in ("hazards_active", "hazards_closed", *DEVICE_FIELDS):
-            row[key] = int(row[key] or 0)
-        row["remaining_m2"] = row["mapped_m2"] - row["released_m2"]
-        rows.append(row)
+            out[key] = int(row[key] or 0)
+        out["baseline_date"], out["baseline_km2"] = row["baseline_date"], row["baseline_km2"]
+        rows.append(out)
     return rows
 
 
@@ -188,9 +236,7 @@ def summary(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_d
                  include_submitted=include_submitted)
     keys = (*AREAS, "hazards_active", "hazards_closed", *DEVICE_FIELDS,
             "since_national_m2", "last_year_m2")
-    total = {key: sum(row[key] for row in rows) for key in keys}
-    # The sum of rounded parts would drift from mapped − released by a few ulps.
-    total["remaining_m2"] = total["mapped_m2"] - total["released_m2"]
+    total = {key: sum(row[key] for row in rows) for key in keys}  # whole numbers: exact
     return {**_figures(as_of, total),
             **_baseline_fields(as_of, baseline_km2, baseline_date,
                                total["since_national_m2"], total["last_year_m2"])}
@@ -198,7 +244,8 @@ def summary(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_d
 
 def districts(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_date: dt.date,
               include_submitted: bool = False) -> list[dict]:
-    """Return one row per district with mapped or released land (or hazards, or devices).
+    """Return one row per district with mapped or released land (or hazards, or devices),
+    and last the `outside districts` row when land outside them counts.
 
     `baseline_km2` and `baseline_date` are accepted for symmetry with `summary`: a district's
     baseline comes from its own latest row of `baselines`, and is None without one.
@@ -212,6 +259,7 @@ def districts(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline
             continue
         out.append({
             "district": row["district"],
+            "district_code": row["district_code"],
             "iso_3166_2": row["iso_3166_2"],
             **_figures(as_of, row),
             **_baseline_fields(as_of, row["baseline_km2"], row["baseline_date"],
@@ -252,8 +300,8 @@ buckets AS (
     -- -1 is before the start). A handful of rows, however many pieces.
     SELECT {index(h)} AS recorded, {index(r)} AS released,
            {index(f"CASE WHEN {r} IS NOT NULL THEN greatest({h}, {r}) END")} AS counted,
-           {m} AS method, sum(area_m2) AS area_m2
-    FROM pieces WHERE district_id IS NOT NULL AND {h} <= :end
+           {m} AS method, sum(CAST(round(area_m2 * 1e6) AS bigint)) AS area_m2
+    FROM pieces WHERE {h} <= :end
     GROUP BY 1, 2, 3, 4
 )
 SELECT p.period, p.period_end,
@@ -279,15 +327,18 @@ def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
         raise InvalidInput(f"interval must be one of {', '.join(STEPS)}, not {interval!r}")
     if start > end:
         raise InvalidInput(f"start {start} is after end {end}")
+    require_loaded(conn)
     refresh(conn)
     params = {"start": start, "end": end, "unit": interval, "step": STEPS[interval]}
     rows = []
     sql = text(_timeseries_sql(VIEWS[include_submitted], interval))
     for row in conn.execute(sql, params).mappings():
-        rows.append({
-            **{key: row[key] for key in ("period", "period_end", "cancelled_m2", "reduced_m2",
-                                         "cleared_m2", "released_m2", "released_cumulative_m2")},
-            "remaining_m2": row["mapped_m2"] - row["released_cumulative_m2"],
-            "mapped_m2": row["mapped_m2"],
-        })
+        # Rounded as the reports are: the methods and what remains; the rest are their sums.
+        period = {key: row[key] for key in ("period", "period_end")}
+        period |= {f"{method}_m2": whole_m2(row[f"{method}_m2"]) for method in METHODS}
+        period["released_m2"] = sum(period[f"{method}_m2"] for method in METHODS)
+        period["released_cumulative_m2"] = whole_m2(row["released_cumulative_m2"])
+        period["remaining_m2"] = whole_m2(row["mapped_m2"] - row["released_cumulative_m2"])
+        period["mapped_m2"] = period["released_cumulative_m2"] + period["remaining_m2"]
+        rows.append(period)
     return rows

@@ -203,5 +203,6 @@ async def create_import(request: Request, actor: CurrentPrincipal, conn: Connect
         report = await run_in_threadpool(partial(
             imports.run, conn, form.path, kind=fields["kind"], actor=actor,
             organisation=fields.get("organisation") or None, dry_run=dry_run,
-            crs=fields.get("crs") or None, layer=fields.get("layer") or None, name=form.name))
+            crs=fields.get("crs") or None, layer=fields.get("layer") or None, name=form.name,
+            border_m=settings.border_tolerance_m))
     return JSONResponse(report, status_code=200 if dry_run else 201)

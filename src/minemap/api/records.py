@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from minemap import accounting
 from minemap.api import schemas
 from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
-from minemap.api.deps import ConnectionDep
+from minemap.api.deps import ConnectionDep, SettingsDep
 from minemap.api.schemas import GEOJSON, GeoJSONResponse, documented_body
 from minemap.errors import InvalidInput, PreconditionFailed, PreconditionRequired, Problem
-from minemap.store import hazards, records, releases
+from minemap.store import districts, hazards, records, releases
 from minemap.store.records import Kind
 from minemap.store.tokens import Principal
 
@@ -68,8 +68,12 @@ def _locked(conn, kind: Kind, record_id: int, if_match: str | None, actor: Princ
     return current
 
 
-def _stored(feature: dict, status: int = 200, headers: dict | None = None) -> Response:
+def _stored(feature: dict, status: int = 200, headers: dict | None = None,
+            warnings: list[Problem] = ()) -> Response:
+    """Answer with the stored Feature and, as a foreign member, what its check warned of."""
     body, tag = representation(feature)
+    if warnings:
+        body = orjson.dumps({**feature, "warnings": [w.as_dict() for w in warnings]})
     return GeoJSONResponse(body, status_code=status, headers={"ETag": tag, **(headers or {})})
 
 
@@ -82,12 +86,13 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     @api.post("", status_code=201, response_model=out, response_class=GeoJSONResponse,
               openapi_extra=documented_body(created), summary=f"Create a {kind.entity}")
     def create(actor: CurrentPrincipal, feature: FeatureBody, conn: ConnectionDep,
-               request: Request) -> Response:
-        [record] = records.check(kind, [feature], today=date.today())
+               settings: SettingsDep, request: Request) -> Response:
+        outline = districts.outline(conn, settings.border_tolerance_m)
+        [record], warnings = records.check(kind, [feature], today=date.today(), outline=outline)
         [new_id] = records.create(conn, kind, [record], actor=actor)
         accounting.refresh(conn)
         location = str(request.url_for(one, id=new_id))
-        return _stored(records.get(conn, kind, new_id), 201, {"Location": location})
+        return _stored(records.get(conn, kind, new_id), 201, {"Location": location}, warnings)
 
     @api.get("", response_model=collection, response_class=GeoJSONResponse,
              summary=f"List {kind.name}",
@@ -124,11 +129,12 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     @api.patch("/{id}", response_model=out, response_class=GeoJSONResponse,
                openapi_extra=documented_body(patch), summary=f"Change a {kind.entity}")
     def change(id: int, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
-               if_match: IfMatch = None) -> Response:
+               settings: SettingsDep, if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor)
-        records.update(conn, kind, current, changes, actor=actor, today=date.today())
+        warnings = records.update(conn, kind, current, changes, actor=actor, today=date.today(),
+                                  outline=districts.outline(conn, settings.border_tolerance_m))
         accounting.refresh(conn)
-        return _stored(records.get(conn, kind, id))
+        return _stored(records.get(conn, kind, id), warnings=warnings)
 
     @api.delete("/{id}", status_code=204, response_class=Response,
                 summary=f"Delete a {kind.entity} (kept in its history)")

@@ -62,7 +62,7 @@ class District(Base):
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True)  # ISO suffix, used in hazard codes
     name: Mapped[str] = mapped_column(Text)
-    name_az: Mapped[str] = mapped_column(Text)
+    name_az: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text)
     iso_3166_2: Mapped[str | None] = mapped_column(Text, unique=True)
     region: Mapped[str | None] = mapped_column(Text)

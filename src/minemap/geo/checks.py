@@ -1,7 +1,5 @@
 """Check, repair and normalise hazard and release features before anything is stored."""
 
-import functools
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -12,20 +10,21 @@ from typing import Literal
 import numpy as np
 import pyproj
 import shapely
-from shapely.geometry import MultiPolygon, shape
+from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from minemap.errors import Problem
 from minemap.geo.fields import FIELDS, Bad, check_properties
+from minemap.geo.outline import Outline
 from minemap.geo.shapes import assemble, batches, from_geojson, polygons_of
-from minemap.resources import project_dir
 
 Kind = Literal["hazards", "releases"]
 
 GEOD = pyproj.Geod(ellps="WGS84")
 MAX_VERTICES = 100_000  # positions as stored, closing ones included (PostGIS ST_NPoints)
 MAX_AREA_CHANGE = 0.001  # a repair may change the geodesic area by less than 0.1 %
-BORDER_M = 1000.0  # how far beyond the country outline a feature may reach
+# Location verdicts that only warn: the feature is stored.
+WARNINGS = frozenset({"beyond_border"})
 
 _POLYGON, _MULTIPOLYGON = 3, 6  # shapely type ids
 _INVALID_AT = re.compile(r"(.*?)\[(\S+) (\S+)\]")
@@ -47,41 +46,14 @@ def geodesic_area(geom: BaseGeometry) -> float:
     return abs(GEOD.geometry_area_perimeter(shapely.orient_polygons(geom))[0])
 
 
-@functools.cache
-def border() -> BaseGeometry:
-    """Return Azerbaijan grown by 1 km, in lon/lat and prepared, loaded on first use."""
-    path = project_dir("data") / "districts" / "azerbaijan_country.geojson"
-    features = json.loads(path.read_text(encoding="utf-8"))["features"]
-    country = shapely.union_all([shape(feature["geometry"]) for feature in features])
-    centre = country.centroid
-    # Grow the outline in metres in an azimuthal equidistant projection centred on the country.
-    # Nowhere in Azerbaijan (< 270 km from the centre) does its scale err by 0.05 %, so buffering
-    # by 1.001 km, with arcs of 128 chords (sagging 0.3 m), keeps the margin at least 1 km
-    # everywhere and at most a metre more. Both outlines are densified so that edges straight
-    # in one system stay close to straight in the other.
-    metric = pyproj.CRS(proj="aeqd", lat_0=centre.y, lon_0=centre.x, datum="WGS84", units="m")
-    to_m = pyproj.Transformer.from_crs("EPSG:4326", metric, always_xy=True)
-    to_deg = pyproj.Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
-    metric_country = _project(shapely.segmentize(country, 0.01), to_m)
-    grown = metric_country.buffer(BORDER_M * 1.001, quad_segs=32)
-    outline = _project(shapely.segmentize(grown, 500.0), to_deg)
-    shapely.prepare(outline)
-    return outline
-
-
-def _project(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(*xy.T)))
-
-
-def _covered(geoms: np.ndarray) -> np.ndarray:
-    """Tell, for each geometry, whether it lies within 1 km of Azerbaijan."""
-    outline = border()
+def _within(geoms: np.ndarray, area: BaseGeometry) -> np.ndarray:
+    """Tell, for each geometry, whether `area` (prepared) covers it."""
     # A bounding-box test first: it settles the far-off ones without the outline.
-    west, south, east, north = outline.bounds
+    west, south, east, north = area.bounds
     box = shapely.bounds(geoms)
     near = (box[:, 0] >= west) & (box[:, 1] >= south) & (box[:, 2] <= east) & (box[:, 3] <= north)
     inside = np.zeros(len(geoms), dtype=bool)
-    inside[near] = shapely.covers(outline, geoms[near])
+    inside[near] = shapely.covers(area, geoms[near])
     return inside
 
 
@@ -124,41 +96,66 @@ def _repair(index: int, geom: MultiPolygon) -> tuple[MultiPolygon | None, Proble
                                       "more than 0.1 %")
 
 
-def _locate(geoms: np.ndarray) -> list[tuple[str, str] | None]:
-    """Say, for each valid geometry, why it is not in Azerbaijan: (code, reason), or None."""
+def _beyond(geom: BaseGeometry, outline: Outline) -> tuple[str, str]:
+    stray = geom.difference(outline.land)
+    point = stray.point_on_surface() if not stray.is_empty else geom.point_on_surface()
+    return ("beyond_border", f"{geodesic_area(stray):,.0f} m² of it lie beyond the border of the "
+                             f"loaded districts (at {_lon_lat(point.x, point.y)}), within the "
+                             f"{outline.tolerance_m:,.0f} m tolerance: they count nationally, in "
+                             "no district")
+
+
+def _locate(geoms: np.ndarray, outline: Outline) -> list[tuple[str, str] | None]:
+    """Say, for each valid geometry, where it lies: None on the land, else (code, reason).
+
+    Beyond the land but within the tolerance is a warning (WARNINGS); further away, a problem.
+    """
     verdicts: list[tuple[str, str] | None] = [None] * len(geoms)
-    away = np.flatnonzero(~_covered(geoms))
+    off = np.flatnonzero(~_within(geoms, outline.land))
+    if not len(off):
+        return verdicts
+    near = _within(geoms[off], outline.reach)
+    for index in off[near]:
+        verdicts[index] = _beyond(geoms[index], outline)
+    away = off[~near]
     if not len(away):
         return verdicts
-    swapped = _covered(shapely.transform(geoms[away], lambda xy: xy[:, ::-1]))
+    swapped = _within(shapely.transform(geoms[away], lambda xy: xy[:, ::-1]), outline.reach)
     for index, point in zip(away[swapped], shapely.point_on_surface(geoms[away[swapped]])):
         verdicts[index] = ("lat_lon_swapped", "coordinates look like latitude/longitude swapped "
                            f"(lat {round(point.y, 4)}, lon {round(point.x, 4)}): exchanged, "
-                           "they lie in Azerbaijan")
-    # Name the first vertex beyond the border (an overlay with the outline would be slow).
+                           "they lie in the loaded districts")
+    # Name the first vertex out of reach (an overlay with the outline would be slow).
     outside = away[~swapped]
     xy, owner = shapely.get_coordinates(geoms[outside], return_index=True)
-    beyond = np.flatnonzero(~shapely.contains_xy(border(), xy[:, 0], xy[:, 1]))
+    beyond = np.flatnonzero(~shapely.contains_xy(outline.reach, xy[:, 0], xy[:, 1]))
     first = dict(zip(*np.unique(owner[beyond], return_index=True)))
     for number, index in enumerate(outside):
         if number in first:
             where = _lon_lat(*xy[beyond[first[number]]])
-        else:  # every vertex within 1 km, yet an edge strays further
-            stray = geoms[index].difference(border())
+        else:  # every vertex within reach, yet an edge strays further
+            stray = geoms[index].difference(outline.reach)
             point = (geoms[index] if stray.is_empty else stray).point_on_surface()
             where = _lon_lat(point.x, point.y)
-        verdicts[index] = ("outside_azerbaijan",
-                           f"geometry lies more than 1 km outside Azerbaijan (at {where})")
+        verdicts[index] = ("outside_azerbaijan", "geometry lies more than "
+                           f"{outline.tolerance_m:,.0f} m beyond the border of the loaded "
+                           f"districts (at {where})")
     return verdicts
 
 
-def check_geometry(index: int,
-                   geometry) -> tuple[MultiPolygon | None, list[Problem], list[Problem]]:
+def _placed(index: int, verdict: tuple[str, str] | None, problems: list, warnings: list) -> None:
+    """File a location verdict among the problems or the warnings."""
+    if verdict is not None:
+        (warnings if verdict[0] in WARNINGS else problems).append(Problem(index, *verdict))
+
+
+def check_geometry(index: int, geometry, outline: Outline | None
+                   ) -> tuple[MultiPolygon | None, list[Problem], list[Problem]]:
     """Return the geometry as a valid 2D counter-clockwise MultiPolygon, the problems and warnings.
 
     `geometry` is a GeoJSON dict or a shapely geometry in lon/lat. Checks that make the later
     ones meaningless (type, emptiness, coordinates, size) stop at the first failure; the
-    location and the validity are both reported.
+    location (against `outline`; not at all when None) and the validity are both reported.
     """
     if geometry is None:
         return None, [Problem(index, "missing_geometry", "feature has no geometry")], []
@@ -188,17 +185,18 @@ def check_geometry(index: int,
         (warnings if repaired is not None else problems).append(said)
     # Locate the repaired shape when there is one: predicates on invalid geometries may fail.
     located = repaired if repaired is not None else shapely.make_valid(geom)
-    if not located.is_empty and (wrong := _locate(_one(located))[0]) is not None:
-        problems.append(Problem(index, *wrong))
+    if outline is not None and not located.is_empty:
+        _placed(index, _locate(_one(located), outline)[0], problems, warnings)
     if problems:
         return None, problems, warnings
     return shapely.orient_polygons(repaired), problems, warnings
 
 
-Screened = tuple[MultiPolygon | None, list[Problem]]
+# A geometry settled by `screen`: normalised (or None), its problems and its warnings.
+Screened = tuple[MultiPolygon | None, list[Problem], list[Problem]]
 
 
-def _check(kind: Kind, index: int, feature, today: date, partial: bool,
+def _check(kind: Kind, index: int, feature, today: date, partial: bool, outline: Outline,
            screened: Screened | None = None) -> tuple[dict, list[Problem], list[Problem]]:
     """Return the feature's values, problems and warnings; `screened` if its geometry was."""
     if kind not in FIELDS:
@@ -208,27 +206,28 @@ def _check(kind: Kind, index: int, feature, today: date, partial: bool,
     values, problems, warnings = check_properties(kind, index, feature.get("properties"),
                                                   today=today, partial=partial)
     if screened is not None:
-        values["geometry"], more = screened
-        problems += more
+        values["geometry"], more, said = screened
     elif not (partial and feature.get("geometry") is None):
-        values["geometry"], more, repaired = check_geometry(index, feature.get("geometry"))
-        problems += more
-        warnings += repaired
+        values["geometry"], more, said = check_geometry(index, feature.get("geometry"), outline)
+    else:
+        more = said = []
+    problems += more
+    warnings += said
     return values, problems, warnings
 
 
-def check_feature(kind: Kind, index: int, feature: dict, *, today: date,
+def check_feature(kind: Kind, index: int, feature: dict, *, today: date, outline: Outline,
                   partial: bool = False) -> Checked:
     """Check one feature, collecting all its problems; with `partial` (PATCH) only what is given.
 
     A PATCH's cross-field rules (completed_on ≥ started_on) see only the fields it gives; check
     the merged record in full to cover the rest.
     """
-    values, problems, warnings = _check(kind, index, feature, today, partial)
+    values, problems, warnings = _check(kind, index, feature, today, partial, outline)
     return Checked(None if problems else values, problems, warnings)
 
 
-def screen(geometries: list) -> list[Screened | None]:
+def screen(geometries: list, outline: Outline) -> list[Screened | None]:
     """Settle at once each geometry that is well formed and valid: normalised, or located.
 
     Vectorised shapely calls decide the common cases (a valid polygon inside the country, or
@@ -244,16 +243,20 @@ def screen(geometries: list) -> list[Screened | None]:
     # A batch at a time: the coordinates and normalised copies of a whole large file at once
     # would take several times its size in memory.
     for batch in batches(geoms[todo]):
-        for index, found in zip(todo[batch].tolist(), _screen(geoms[todo[batch]])):
+        for index, found in zip(todo[batch].tolist(), _screen(geoms[todo[batch]], outline)):
             if found is not None:
-                geom, wrong = found
-                result[index] = (geom, []) if wrong is None else (None, [Problem(index, *wrong)])
+                geom, verdict = found
+                problems: list[Problem] = []
+                warnings: list[Problem] = []
+                _placed(index, verdict, problems, warnings)
+                result[index] = (None if problems else geom, problems, warnings)
     return result
 
 
-def _screen(flat: np.ndarray) -> list[tuple[MultiPolygon | None, tuple | None] | None]:
+def _screen(flat: np.ndarray, outline: Outline
+            ) -> list[tuple[MultiPolygon, tuple[str, str] | None] | None]:
     """Return, for each polygonal geometry, None (left to check_geometry), or its normalised
-    form and None, or None and why it is not in Azerbaijan."""
+    form and its location verdict (see `_locate`)."""
     raised = shapely.has_z(flat)
     flat[raised] = shapely.force_2d(flat[raised])
     xy, owner = shapely.get_coordinates(flat, return_index=True)
@@ -264,8 +267,9 @@ def _screen(flat: np.ndarray) -> list[tuple[MultiPolygon | None, tuple | None] |
     single = shapely.get_type_id(settled) == _POLYGON
     settled[single] = shapely.multipolygons(settled[single][:, np.newaxis])  # one part each
     found: list = [None] * len(flat)
-    for index, geom, wrong in zip(np.flatnonzero(keep).tolist(), settled, _locate(settled)):
-        found[index] = (geom, None) if wrong is None else (None, wrong)
+    for index, geom, verdict in zip(np.flatnonzero(keep).tolist(), settled,
+                                    _locate(settled, outline)):
+        found[index] = (geom, verdict)
     return found
 
 
@@ -284,17 +288,19 @@ def _merge_unknown(warnings: list[Problem]) -> list[Problem]:
     return merged + rest
 
 
-def check_features(kind: Kind, features: Iterable[dict], *,
-                   today: date) -> tuple[list[dict], list[Problem], list[Problem]]:
+def check_features(kind: Kind, features: Iterable[dict], *, today: date, outline: Outline
+                   ) -> tuple[list[dict], list[Problem], list[Problem]]:
     """Check a batch: the records, all problems (codes used twice included) and warnings.
 
     When no problems come back, `records[i]` belongs to the i-th feature.
     """
     features = list(features)
-    screened = screen([f.get("geometry") if isinstance(f, dict) else None for f in features])
+    screened = screen([f.get("geometry") if isinstance(f, dict) else None for f in features],
+                      outline)
     records, problems, warnings, first = [], [], [], {}
     for index, feature in enumerate(features):
-        values, found, said = _check(kind, index, feature, today, False, screened[index])
+        values, found, said = _check(kind, index, feature, today, False, outline,
+                                     screened[index])
         code = values.get("code")
         if code is not None and code in first:
             found.append(Problem(index, "duplicate_code", f"code '{code}' is used by features "

@@ -5,7 +5,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -61,6 +61,7 @@ class ReadResult:
     source_crs: str | None
     layer: str | None
     driver: str
+    warnings: list[Problem] = field(default_factory=list)  # about the file as a whole
 
 
 @dataclass(frozen=True)
@@ -291,14 +292,21 @@ def _crs_name(crs: pyproj.CRS) -> str:
     return f"{authority[0]}:{authority[1]}" if authority else crs.name
 
 
-def _source_crs(info: dict, override: pyproj.CRS | None, layer: _Layer) -> pyproj.CRS:
+def _missing_crs(layer: _Layer, why: str = "") -> InvalidInput:
+    return _invalid("missing_crs", f"{layer.shown} does not say its coordinate reference system "
+                                   f"(a CSV, or a shapefile without .prj){why}; give it with "
+                                   "crs, e.g. crs=EPSG:4326 for longitude/latitude or "
+                                   "crs=EPSG:32638 for UTM zone 38N")
+
+
+def _source_crs(info: dict, override: pyproj.CRS | None, layer: _Layer) -> pyproj.CRS | None:
+    """Return the CRS to read the layer in; None for a CSV that does not say (see `_assume`)."""
     if override is not None:
         return override
     if not info.get("crs"):
-        raise _invalid("missing_crs", f"{layer.shown} does not say its coordinate reference system "
-                                      "(a CSV, or a shapefile without .prj); give it with crs, "
-                                      "e.g. crs=EPSG:4326 for longitude/latitude or "
-                                      "crs=EPSG:32638 for UTM zone 38N")
+        if info["driver"] == "CSV":
+            return None
+        raise _missing_crs(layer)
     try:
         return pyproj.CRS.from_user_input(info["crs"])
     except pyproj.exceptions.CRSError:
@@ -365,13 +373,32 @@ def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
         raise _invalid("no_geometry", f"{layer.shown} has no geometry column{wanted}")
     if len(wkb) > limits.max_features:
         raise _too_many(layer, "more", limits)
-    geoms = _geometries(wkb, crs, limits, layer.shown)
+    geoms = _geometries(wkb, crs or WGS84, limits, layer.shown)
     del wkb
+    warnings = [] if crs is not None else [_assume(geoms, layer)]
     names, values = _properties(meta, columns, info["driver"], layer.shown)
     features = [{"type": "Feature", "geometry": geom, "properties": dict(zip(names, row))}
                 for geom, row in zip(geoms.tolist(), zip(*values) if values else
                                      ((),) * len(geoms))]
-    return ReadResult(features, _crs_name(crs), name, info["driver"])
+    return ReadResult(features, _crs_name(crs or WGS84), name, info["driver"], warnings)
+
+
+def _assume(geoms: np.ndarray, layer: _Layer) -> Problem:
+    """Take a spreadsheet's coordinates as lon/lat when all of them can be; else refuse.
+
+    Field spreadsheets (Kobo, Excel) rarely say their CRS, and most hold GPS lon/lat. Any
+    other CRS (UTM, a national grid) has coordinates far outside those ranges, so it is not
+    mistaken for one; swapped lat/lon are told apart by the location check afterwards.
+    """
+    west, south, east, north = shapely.total_bounds(geoms[geoms != None])  # noqa: E711
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise _missing_crs(layer, f", and its coordinates (x {west:,.0f} to {east:,.0f}, "
+                                  f"y {south:,.0f} to {north:,.0f}) are not longitude/latitude")
+    return Problem(None, "assumed_crs", f"{layer.shown} does not say its coordinate reference "
+                                        "system; all its coordinates lie within longitude and "
+                                        "latitude ranges, so they were read as WGS84 "
+                                        "longitude/latitude (EPSG:4326); give crs if they are "
+                                        "not")
 
 
 def _too_many(layer: _Layer, count: str, limits: Limits) -> PayloadTooLarge:

@@ -20,6 +20,7 @@ from minemap.db.models import District, Organisation
 from minemap.errors import (Conflict, Forbidden, InvalidInput, MinemapError, NotFound,
                             PreconditionFailed, Problem)
 from minemap.geo.checks import check_feature
+from minemap.geo.outline import Outline
 from minemap.store import history, organisations
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review, Role
@@ -55,15 +56,18 @@ class Kind:
 
 # ---- checking and authorising ----------------------------------------------------------
 
-def check(kind: Kind, features: list[dict], *, today: date) -> list[dict]:
-    """Return the checked records of `features`, or raise InvalidInput naming every problem."""
-    records, problems = [], []
+def check(kind: Kind, features: list[dict], *, today: date,
+          outline: Outline) -> tuple[list[dict], list[Problem]]:
+    """Return the checked records of `features` and their warnings, or raise InvalidInput
+    naming every problem. `outline` is the loaded units' (store.districts.outline)."""
+    records, problems, warnings = [], [], []
     for index, feature in enumerate(features):
-        checked = check_feature(kind.name, index, feature, today=today)
+        checked = check_feature(kind.name, index, feature, today=today, outline=outline)
         problems += checked.problems
+        warnings += checked.warnings
         records.append(checked.record)
     refuse(problems)
-    return records
+    return records, warnings
 
 
 def refuse(problems: list[Problem], error: type[MinemapError] = InvalidInput) -> None:
@@ -273,10 +277,11 @@ def create(conn: Connection, kind: Kind, records: list[dict], *, actor: Principa
 
 
 def update(conn: Connection, kind: Kind, current: dict, changes: dict, *, actor: Principal,
-           today: date) -> int:
+           today: date, outline: Outline) -> list[Problem]:
     """Apply a partial Feature `changes` to the stored Feature `current` (from `get`).
 
     The merged record is checked in full, so cross-field rules see old and new values alike.
+    Returns the warnings of the check.
     """
     authorise(actor, current["properties"]["organisation"])
     given = changes.get("properties") or {}
@@ -286,8 +291,8 @@ def update(conn: Connection, kind: Kind, current: dict, changes: dict, *, actor:
     # The stored values in the form a client sends them (dates as strings), overlaid by the patch.
     properties = json.loads(_json({n: current["properties"][n] for n in kind.inputs})) | given
     geometry = changes["geometry"] if "geometry" in changes else current["geometry"]
-    [record] = check(kind, [{"type": "Feature", "properties": properties, "geometry": geometry}],
-                     today=today)
+    [record], warnings = check(kind, [{"type": "Feature", "properties": properties,
+                                       "geometry": geometry}], today=today, outline=outline)
     if "geometry" not in changes:
         record["geometry"] = None  # keep the stored geometry, not its GeoJSON rendering
     [org_id] = _organisation_ids(conn, [record], actor)
@@ -295,10 +300,11 @@ def update(conn: Connection, kind: Kind, current: dict, changes: dict, *, actor:
     code = record.get("code") or current["properties"]["code"]
     if code != current["properties"]["code"]:
         _refuse_taken(conn, kind, [code], own_id=current["id"])
-    return _change(conn, kind, current, HistoryAction.update, actor, {
+    _change(conn, kind, current, HistoryAction.update, actor, {
         "row": _json(_rows(kind, [record], [org_id], [ref], [code])[0]),
         "review": review_of(actor).value,
     })
+    return warnings
 
 
 def delete(conn: Connection, kind: Kind, current: dict, *, actor: Principal) -> None:
