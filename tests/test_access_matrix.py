@@ -20,7 +20,7 @@ from minemap.app import create_app
 from minemap.db.engine import transaction
 from minemap.store import districts, hazards, records, releases, tokens
 from minemap.vocab import Role
-from test_concurrency import serving
+from serving import serving
 from test_review import bearer, count, hazard, issue_tokens, release, square
 
 KINDS = {"hazards": hazards.KIND, "releases": releases.KIND}

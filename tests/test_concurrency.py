@@ -1,48 +1,21 @@
 """No lost updates: parallel clients against a real running server, each GET then PATCH.
 
 Per version exactly one writer wins and the others hear 412; the history holds one row per
-success with contiguous versions. `serving` is shared with test_access_matrix.
+success with contiguous versions.
 """
 
-import socket
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 import httpx
-import uvicorn
 
 from minemap.app import create_app
+from serving import serving
 from test_review import bearer, hazard, issue_tokens
 
 WRITERS = 8
 ROUNDS = 3
 FREE_ATTEMPTS = 3
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free local port in a thread; yield its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # log_config=None: uvicorn's loggers propagate to the root, where tests capture them.
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           log_level="debug"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_parallel_writers_never_lose_an_update(settings, engine, units):

@@ -12,6 +12,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyproj
 import pytest
@@ -25,6 +26,7 @@ from sqlalchemy import create_engine, text
 from minemap import accounting
 from minemap.settings import Settings, sqlalchemy_url
 from minemap.store import districts
+from serving import serving
 
 ROOT = Path(__file__).parents[1]
 GEOD = Geod(ellps="WGS84")
@@ -290,6 +292,27 @@ def test_landing_page_links_the_api_conformance_and_data(client):
     conformance = get(client, urllib.parse.urlparse(rels["conformance"]["href"]).path).json()
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conformance["conformsTo"]
     assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json" in conformance["conformsTo"]
+
+
+def test_every_ogc_path_answers_with_a_trailing_slash_too(world):
+    # Conformance tools request `{root}/` and do not follow redirects: 200, the same document.
+    from minemap.app import create_app
+
+    paths = ["/ogc", "/ogc/conformance", "/ogc/api", "/ogc/collections",
+             "/ogc/collections/hazards", "/ogc/collections/hazards/queryables",
+             "/ogc/collections/hazards/items", "/ogc/collections/hazards/tiles"]
+    with serving(create_app(world.settings), log_level="warning") as base, \
+            httpx.Client(base_url=base, follow_redirects=False, trust_env=False) as http:
+        for path in paths:
+            plain, slashed = http.get(path), http.get(path + "/")
+            assert (plain.status_code, slashed.status_code) == (200, 200), path
+            assert slashed.headers["content-type"] == plain.headers["content-type"], path
+            if "items" in path:
+                ids = [[f["id"] for f in r.json()["features"]] for r in (plain, slashed)]
+                assert ids[0] == ids[1] and ids[0], path
+            else:
+                assert slashed.json() == plain.json(), path
+        assert http.get("/ogc/collections/nothing/").status_code == 404
 
 
 def test_collections_describe_extent_crs_and_links(client, world):

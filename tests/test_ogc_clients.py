@@ -9,18 +9,16 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import textwrap
-import threading
-import time
 
 import httpx
 import mapbox_vector_tile
 import pytest
 import shapely
-import uvicorn
 from shapely.geometry import box, shape
+
+from serving import serving
 
 # The same world of hazards and releases as test_ogc's, built once for this module too.
 from test_ogc import world  # noqa: F401
@@ -35,21 +33,8 @@ def url(world):
     """The /ogc landing page of a uvicorn server running in a thread."""
     from minemap.app import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(world.settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/ogc"
-    server.should_exit = True
-    thread.join(10)
-
+    with serving(create_app(world.settings), log_level="warning") as base:
+        yield f"{base}/ogc"
 
 def run(*args: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, env=ENV)
