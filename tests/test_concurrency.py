@@ -4,6 +4,7 @@ Per version exactly one writer wins and the others hear 412; the history holds o
 success with contiguous versions.
 """
 
+import threading
 from collections import Counter
 from datetime import datetime
 
