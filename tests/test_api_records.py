@@ -344,6 +344,35 @@ def test_invalid_patch_and_release_dates_are_refused(api):
     assert api.client.get(url).headers["etag"] == tag
 
 
+@pytest.mark.parametrize("kind", ["hazards", "releases"])
+@pytest.mark.parametrize("bad_id", [2**63, 11788061261033922560, 2**70, 0, -3])
+def test_ids_no_record_can_have_are_not_found(api, kind, bad_id):
+    api.created("hazards", hazard())
+    base = f"/api/v1/{kind}/{bad_id}"
+    calls = [api.client.get(base, headers=api.auth()),
+             api.client.get(f"{base}/history", headers=api.auth()),
+             api.client.delete(base, headers=api.auth() | {"If-Match": '"1-1-x"'}),
+             api.client.patch(base, json={"properties": {}}, headers=api.auth() | {"If-Match": "*"}),
+             api.client.post(f"{base}/review", json={"decision": "approve"},
+                             headers=api.auth())]
+    assert [c.status_code for c in calls] == [404] * 5, [c.text for c in calls]
+    assert all(c.headers["content-type"] == "application/problem+json" for c in calls)
+    assert api.count("hazards") == 1 and api.count("history") == 1
+    ogc = api.client.get(f"/ogc/collections/{kind}/items/{bad_id}", headers=api.auth())
+    assert ogc.status_code == 404
+    assert api.client.get(f"/ogc/collections/{kind}/items/\u00b2",
+                          headers=api.auth()).status_code == 404
+
+
+def test_offsets_beyond_any_count_are_refused(api):
+    assert api.client.get("/api/v1/hazards", params={"offset": 2**63},
+                          headers=api.auth()).status_code == 422
+    assert api.client.get("/ogc/collections/hazards/items", params={"offset": 2**63},
+                          headers=api.auth()).status_code == 400
+    last = api.client.get("/api/v1/hazards", params={"offset": 2**63 - 1}, headers=api.auth())
+    assert last.status_code == 200 and last.json()["features"] == []
+
+
 def test_duplicate_codes_conflict(api):
     api.created("hazards", hazard(code="HZ-1"))
     before = api.count("hazards")

@@ -7,6 +7,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 
 from minemap.db.engine import transaction
+from minemap.db.models import MAX_ID
+from minemap.errors import NotFound
 from minemap.settings import Settings
 
 
@@ -28,3 +30,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # "function" scope: the transaction commits before the response leaves, so a client never
 # hears 201 about a write that then fails to commit, nor reads before it is visible.
 ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
+
+
+def path_id(entity: str):
+    """Return a dependency reading the path's `id`: 404 for one no `entity` can have.
+
+    A number beyond the bigint range names nothing, so it is not found, never a 500.
+    """
+
+    def read_id(id: int) -> int:
+        if not 0 < id <= MAX_ID:
+            raise NotFound(f"no {entity} {id}")
+        return id
+
+    return Annotated[int, Depends(read_id)]

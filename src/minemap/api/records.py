@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from minemap import accounting
 from minemap.api import schemas
 from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
-from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap.api.deps import ConnectionDep, SettingsDep, path_id
 from minemap.api.schemas import GEOJSON, GeoJSONResponse, documented_body
 from minemap.errors import InvalidInput, PreconditionFailed, PreconditionRequired, Problem
 from minemap.store import districts, hazards, records, releases
@@ -81,6 +81,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
            query: type[schemas.RecordQuery]) -> APIRouter:
     """Return the routes of one kind; the models only document bodies and parameters."""
     api = APIRouter(prefix=f"/{kind.name}", tags=[kind.name])
+    RecordId = path_id(kind.entity)
     one = f"get_{kind.entity}"
 
     @api.post("", status_code=201, response_model=out, response_class=GeoJSONResponse,
@@ -113,7 +114,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     @api.get("/{id}", name=one, response_model=out, response_class=GeoJSONResponse,
              summary=f"Read a {kind.entity}",
              responses={304: {"description": "Not modified (If-None-Match)"}})
-    def read(id: int, reader: Reader, conn: ConnectionDep, at: At = None,
+    def read(id: RecordId, reader: Reader, conn: ConnectionDep, at: At = None,
              if_none_match: IfNoneMatch = None) -> Response:
         if at is not None:
             # A past state is for reading, not for conditional requests: no ETag.
@@ -128,7 +129,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
 
     @api.patch("/{id}", response_model=out, response_class=GeoJSONResponse,
                openapi_extra=documented_body(patch), summary=f"Change a {kind.entity}")
-    def change(id: int, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
+    def change(id: RecordId, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
                settings: SettingsDep, if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor)
         warnings = records.update(conn, kind, current, changes, actor=actor, today=date.today(),
@@ -138,7 +139,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
 
     @api.delete("/{id}", status_code=204, response_class=Response,
                 summary=f"Delete a {kind.entity} (kept in its history)")
-    def delete(id: int, actor: CurrentPrincipal, conn: ConnectionDep,
+    def delete(id: RecordId, actor: CurrentPrincipal, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor)
         records.delete(conn, kind, current, actor=actor)
@@ -148,14 +149,14 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     @api.get("/{id}/history", summary=f"The history of a {kind.entity}",
              description="Every create, update, review and delete, oldest first, with who, "
                          "when, and the record before and after (deleted records included).")
-    def changes_of(id: int, reader: Reader, conn: ConnectionDep) -> list[dict]:
+    def changes_of(id: RecordId, reader: Reader, conn: ConnectionDep) -> list[dict]:
         return records.changes(conn, kind, id, reader=reader)
 
     @api.post("/{id}/review", response_model=out, response_class=GeoJSONResponse,
               summary=f"Approve or reject a submitted {kind.entity}",
               description="For admins and reviewers, on a submitted record only (else 409). "
                           "If-Match is optional: when sent, a stale ETag gives 412.")
-    def review(id: int, actor: Reviewer, decision: schemas.ReviewIn, conn: ConnectionDep,
+    def review(id: RecordId, actor: Reviewer, decision: schemas.ReviewIn, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor, required=False)
         records.review(conn, kind, current, decision=decision.decision, reason=decision.reason,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from geojson_pydantic import Feature, FeatureCollection, MultiPolygon, Polygon
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
+from minemap.db.models import MAX_ID
 from minemap.vocab import Classification, HazardType, LandUse, ReleaseMethod, Review
 
 GEOJSON = "application/geo+json"
@@ -218,7 +219,7 @@ class RecordQuery(BaseModel):
     organisation: Name | None = None
     review: Review | None = None
     limit: int = Field(100, ge=1, le=10_000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_ID)
 
     def filters(self) -> dict:
         """Return the filters that were given (paging left out)."""

@@ -48,6 +48,8 @@ def polygons() -> Geometry:
 GEODESIC_AREA = "ST_Area(geography(geom))"
 
 now = func.now()
+# Ids are bigints (or ints) in PostgreSQL; no id is larger than this.
+MAX_ID = 2**63 - 1
 
 
 class Organisation(Base):

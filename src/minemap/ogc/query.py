@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request
 
+from minemap.db.models import MAX_ID
 from minemap.errors import MinemapError, NotFound
 from minemap.ogc import cql
 from minemap.ogc import crs as crs_
@@ -94,6 +95,7 @@ def items_query(
 
 
 def _integer(name: str, value: str | None, default: int, *, minimum: int) -> int:
+    """Parse a query integer; at most a bigint, which is what the database can compare."""
     if value is None:
         return default
     try:
@@ -102,6 +104,8 @@ def _integer(name: str, value: str | None, default: int, *, minimum: int) -> int
         raise MinemapError(f"{name} must be an integer, not {value!r}") from None
     if number < minimum:
         raise MinemapError(f"{name} must be at least {minimum}")
+    if number > MAX_ID:
+        raise MinemapError(f"{name} must be at most {MAX_ID}")
     return number
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from minemap import __version__
 from minemap.api.auth import Reader, reader, sees_submissions
 from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap.db.models import MAX_ID
 from minemap.errors import MinemapError, NotFound
 from minemap.ogc import crs as crs_
 from minemap.ogc import features, html, openapi, tiles
@@ -317,7 +318,9 @@ def item(request: Request, source: SourceDep, feature_id: str, conn: ConnectionD
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
     features.prepare(conn, source)
-    found = features.one(conn, source, int(feature_id), output) if feature_id.isdigit() else None
+    # Only ASCII digits within the bigint range can be an id ('²' is a digit to Python).
+    known = feature_id.isascii() and feature_id.isdigit() and 0 < int(feature_id) <= MAX_ID
+    found = features.one(conn, source, int(feature_id), output) if known else None
     if found is None:
         raise NotFound(f"no feature {feature_id!r} in {source.id}")
     links = [*both(request.url_for("ogc_item", collection_id=source.id, feature_id=feature_id),
