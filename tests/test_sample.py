@@ -1,6 +1,12 @@
 """`minemap load-sample` loads districts and the synthetic sample, once."""
 
+import csv
+import io
 import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -98,13 +104,13 @@ def test_sample_reports_keep_the_identities_and_count_overlaps_once(engine, clie
         national = client.get("/api/v1/reports/summary", params={"as_of": as_of}).json()
         rows = client.get("/api/v1/reports/districts", params={"as_of": as_of}).json()["districts"]
         assert len(rows) >= 12
+        # Whole square metres, so the identities hold exactly.
         for row in (national, *rows):
-            assert row["mapped_m2"] == pytest.approx(row["released_m2"] + row["remaining_m2"],
-                                                     rel=1e-9, abs=1e-3)
-            assert row["released_m2"] == pytest.approx(
-                row["cancelled_m2"] + row["reduced_m2"] + row["cleared_m2"], rel=1e-9, abs=1e-3)
+            assert all(isinstance(row[key], int) for key in areas)
+            assert row["mapped_m2"] == row["released_m2"] + row["remaining_m2"]
+            assert row["released_m2"] == row["cancelled_m2"] + row["reduced_m2"] + row["cleared_m2"]
         for key in areas:
-            assert national[key] == pytest.approx(sum(r[key] for r in rows), rel=1e-9, abs=1e-3)
+            assert national[key] == sum(r[key] for r in rows)
 
     geod = Geod(ellps="WGS84")
     union = union_all([shape(f["geometry"]) for f in hazards])
@@ -113,3 +119,42 @@ def test_sample_reports_keep_the_identities_and_count_overlaps_once(engine, clie
     mapped = national["mapped_m2"]
     assert mapped == pytest.approx(expected, rel=1e-4)
     assert mapped < naive * 0.99
+
+
+def test_csv_units_and_the_80_column_table_never_cut_a_figure(engine, client, settings):
+    with engine.begin() as conn:
+        sample.load(conn)
+    as_of = "2025-12-31"
+    rows = client.get("/api/v1/reports/districts", params={"as_of": as_of}).json()["districts"]
+    tables = {unit: list(csv.DictReader(io.StringIO(client.get(
+        "/api/v1/reports/districts", params={"as_of": as_of, "format": "csv", "unit": unit}).text)))
+        for unit in ("m2", "ha", "km2")}
+    assert [r["district"] for r in tables["km2"]] == [r["district"] for r in rows]
+    for row, in_m2, in_ha, in_km2 in zip(rows, tables["m2"], tables["ha"], tables["km2"],
+                                          strict=True):
+        for key in ("mapped", "released", "cleared", "remaining"):
+            assert int(in_m2[f"{key}_m2"]) == row[f"{key}_m2"]
+            assert Decimal(in_ha[f"{key}_ha"]) * 10_000 == row[f"{key}_m2"]
+            assert Decimal(in_km2[f"{key}_km2"]) * 1_000_000 == row[f"{key}_m2"]
+            assert f"{key}_m2" not in in_km2
+    assert client.get("/api/v1/reports/summary", params={"format": "csv", "unit": "acre"}
+                      ).status_code == 422
+
+    # Shusha the district and Shusha the city are told apart.
+    labels = [r["district"] for r in rows]
+    assert len(set(labels)) == len(labels)
+    env = {**os.environ, "MINEMAP_DATABASE_URL": settings.database_url, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "minemap", "report", "districts",
+                           "--as-of", as_of], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in done.stdout
+    cells = [cell.strip() for line in lines for cell in line.split("│")]
+    for row in rows:
+        for key in ("mapped", "released", "remaining"):
+            assert f"{row[f'{key}_m2'] / 1e6:,.2f}" in cells, (row["district"], key)
+    wide = subprocess.run([sys.executable, "-m", "minemap", "report", "districts",
+                           "--as-of", as_of], env=env | {"COLUMNS": "160"},
+                          capture_output=True, text=True, timeout=120)
+    assert "cleared" in wide.stdout and "cleared" not in done.stdout.split("released by")[0]

@@ -16,6 +16,8 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 
 AsOf = Annotated[dt.date | None, Query(description="Report date (default: today).")]
 Format = Annotated[Literal["json", "csv"], Query(description="json or csv.")]
+Unit = Annotated[Literal["m2", "ha", "km2"], Query(
+    description="Area unit of the CSV columns (m2, ha, km2); JSON is always in whole m².")]
 Include = Annotated[Literal["submitted"] | None, Query(
     description="'submitted' to count submitted records too (admins and reviewers only).")]
 
@@ -27,9 +29,9 @@ def _as_of(value: dt.date | None) -> dt.date:
     return value or today
 
 
-def _respond(body, rows: list[dict], fmt: str, name: str) -> Response:
+def _respond(body, rows: list[dict], fmt: str, name: str, unit: str) -> Response:
     if fmt == "csv":
-        return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+        return Response(to_csv(rows, unit), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     return JSONResponse(jsonable(body))
 
@@ -47,23 +49,23 @@ def jsonable(value):
 
 @router.get("/summary")
 def summary(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of: AsOf = None,
-            format: Format = "json", include: Include = None) -> Response:
+            format: Format = "json", include: Include = None, unit: Unit = "m2") -> Response:
     """Return the national figures at `as_of`."""
     row = accounting.summary(conn, as_of=_as_of(as_of), baseline_km2=settings.baseline_km2,
                              baseline_date=settings.baseline_date,
                              include_submitted=sees_submissions(reader, include))
-    return _respond(row, [row], format, "summary")
+    return _respond(row, [row], format, "summary", unit)
 
 
 @router.get("/districts")
 def districts(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of: AsOf = None,
-              format: Format = "json", include: Include = None) -> Response:
+              format: Format = "json", include: Include = None, unit: Unit = "m2") -> Response:
     """Return one row per district with mapped or released land at `as_of`."""
     as_of = _as_of(as_of)
     rows = accounting.districts(conn, as_of=as_of, baseline_km2=settings.baseline_km2,
                                 baseline_date=settings.baseline_date,
                                 include_submitted=sees_submissions(reader, include))
-    return _respond({"as_of": as_of, "districts": rows}, rows, format, f"districts-{as_of}")
+    return _respond({"as_of": as_of, "districts": rows}, rows, format, f"districts-{as_of}", unit)
 
 
 @router.get("/timeseries")
@@ -75,6 +77,7 @@ def timeseries(
     interval: Literal["month", "year"] = "month",
     format: Format = "json",
     include: Include = None,
+    unit: Unit = "m2",
 ) -> Response:
     """Return, per period, what was released by each method, cumulatively, and what remains."""
     end = _as_of(end)
@@ -83,4 +86,4 @@ def timeseries(
     rows = accounting.timeseries(conn, start=start, end=end, interval=interval,
                                  include_submitted=sees_submissions(reader, include))
     body = {"from": start, "to": end, "interval": interval, "periods": rows}
-    return _respond(body, rows, format, f"timeseries-{start}-{end}")
+    return _respond(body, rows, format, f"timeseries-{start}-{end}", unit)
