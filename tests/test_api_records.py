@@ -320,6 +320,7 @@ def test_etags_conditional_requests_and_history(api):
                                                  [46.89, 40.02], [46.89, 40.00]]]}), "geometry"),
     (hazard({"type": "Point", "coordinates": list(INSIDE)}), "Point"),
     (hazard(hazard_types=["AP", "landmine"]), "hazard_types"),
+    (hazard(recorded_on="0281-05-01"), "recorded_on 0281-05-01 is before 1900-01-01"),
 ])
 def test_invalid_hazards_are_refused_and_change_nothing(api, feature, field):
     before = api.count("hazards"), api.count("history")
@@ -362,6 +363,16 @@ def test_ids_no_record_can_have_are_not_found(api, kind, bad_id):
     assert ogc.status_code == 404
     assert api.client.get(f"/ogc/collections/{kind}/items/\u00b2",
                           headers=api.auth()).status_code == 404
+
+
+@pytest.mark.parametrize("query", [
+    "summary?as_of=0001-01-01", "districts?as_of=1899-12-31", "timeseries?from=0001-01-01",
+    "timeseries?from=2021-01-01&to=0001-01-01", "summary?as_of=9999-12-31"])
+def test_report_dates_out_of_bounds_are_refused(api, query):
+    response = api.client.get(f"/api/v1/reports/{query}")
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert "before 1900-01-01" in response.text or "in the future" in response.text
 
 
 def test_offsets_beyond_any_count_are_refused(api):

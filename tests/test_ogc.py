@@ -535,6 +535,10 @@ def test_filter_crs_reads_geometry_literals_in_that_crs(client, world):
     "recorded_on > DATE('2021-13-45')",
     "S_INTERSECTS(geometry, POLYGON((1 2, 3 4)))",
     "code",
+    # Found by sweeping the bounds: each was a 500.
+    "area_m2 * 1e308 * 1e308 > 1",
+    "ap_mines / 0 > 1",
+    "code LIKE '%\\'",
 ])
 def test_hostile_or_malformed_filters_are_400_and_change_nothing(client, world, bad):
     before = counts(world)
@@ -559,6 +563,11 @@ def test_quotes_inside_a_literal_are_data_not_sql(client, world):
     {"sortby": "id;DROP TABLE hazards"}, {"sortby": "geom"}, {"sortby": "hazard_types"},
     {"properties": "code,(SELECT 1)"}, {"properties": "geom"},
     {"crs": "EPSG:4326'); DROP TABLE hazards; --"},
+    # Found by sweeping the bounds: each was a 500.
+    {"bbox": "-1e300,-1e300,1e300,1e300", "bbox-crs": EPSG.format(32638)},
+    {"filter": "S_INTERSECTS(geometry, POINT(1e30 1e30))", "filter-crs": EPSG.format(32638)},
+    {"datetime": "0001-01-01T00:00:00+14:00"}, {"datetime": "9999-12-31T23:59:59-14:00"},
+    {"offset": str(2**63)}, {"after": str(2**64)},
 ])
 def test_hostile_sortby_properties_and_crs_are_400(client, world, params):
     before = counts(world)

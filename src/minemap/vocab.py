@@ -1,6 +1,10 @@
 """The IMAS vocabulary, spelled as in the contract and mirrored by PostgreSQL enum types."""
 
+from datetime import date
 from enum import StrEnum
+
+# No survey, release or report date lies before this: earlier ones are typing errors.
+EARLIEST_DATE = date(1900, 1, 1)
 
 
 class Classification(StrEnum):

@@ -11,6 +11,7 @@ from minemap.api.auth import Reader, sees_submissions
 from minemap.api.deps import ConnectionDep, SettingsDep
 from minemap.errors import InvalidInput
 from minemap.reports import to_csv
+from minemap.vocab import EARLIEST_DATE
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -22,10 +23,12 @@ Include = Annotated[Literal["submitted"] | None, Query(
     description="'submitted' to count submitted records too (admins and reviewers only).")]
 
 
-def _as_of(value: dt.date | None) -> dt.date:
+def _as_of(value: dt.date | None, name: str = "as_of") -> dt.date:
     today = dt.date.today()
     if value is not None and value > today:
-        raise InvalidInput(f"as_of {value} is in the future")
+        raise InvalidInput(f"{name} {value} is in the future")
+    if value is not None and value < EARLIEST_DATE:
+        raise InvalidInput(f"{name} {value} is before {EARLIEST_DATE}, before any record")
     return value or today
 
 
@@ -80,7 +83,8 @@ def timeseries(
     unit: Unit = "m2",
 ) -> Response:
     """Return, per period, what was released by each method, cumulatively, and what remains."""
-    end = _as_of(end)
+    end = _as_of(end, "to")
+    _as_of(start, "from")
     if start > end:
         raise InvalidInput(f"from {start} is after to {end}")
     rows = accounting.timeseries(conn, start=start, end=end, interval=interval,

@@ -7,7 +7,8 @@ import re
 from datetime import date, datetime
 
 from minemap.errors import Problem
-from minemap.vocab import DEVICE_FIELDS, Classification, HazardType, LandUse, ReleaseMethod
+from minemap.vocab import (DEVICE_FIELDS, EARLIEST_DATE, Classification, HazardType, LandUse,
+                           ReleaseMethod)
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_./-]{1,64}")
 DESCRIPTION_MAX = 2000
@@ -254,6 +255,11 @@ def check_properties(kind: str, index: int, properties, *, today: date,
         when = values.get(name)
         if isinstance(when, date) and when > today:
             problems.append(Problem(index, "future_date", f"{name} {when} is in the future"))
+    for name in ("recorded_on", "started_on", "completed_on"):
+        when = values.get(name)
+        if isinstance(when, date) and when < EARLIEST_DATE:
+            problems.append(Problem(index, "date_too_early",
+                                    f"{name} {when} is before {EARLIEST_DATE}"))
     started, completed = values.get("started_on"), values.get("completed_on")
     if isinstance(started, date) and isinstance(completed, date) and completed < started:
         problems.append(Problem(index, "completed_before_started",

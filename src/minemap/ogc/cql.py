@@ -219,6 +219,7 @@ class _Compiler:
         raise InvalidFilter(f"unsupported function {op!r}")
 
     def _geometry(self, geometry) -> ColumnElement:
+        crs_.check_domain(geometry, self.crs, "filter")
         wkb = literal(shapely.to_wkb(geometry), LargeBinary())
         return crs_.to_storage(func.ST_GeomFromWKB(wkb), self.crs)
 

@@ -5,7 +5,11 @@ is latitude first (OGC API Features Part 2), so it is the stored geometry with a
 """
 
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
+import pyproj
+import shapely
 from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,6 +51,24 @@ def parse(value: str | None, parameter: str) -> Crs:
     return crs
 
 
+@cache
+def _to_lonlat(srid: int) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(srid, 4326, always_xy=True)
+
+
+def check_domain(geometry: shapely.Geometry, crs: Crs, parameter: str) -> None:
+    """Refuse coordinates a projected CRS cannot take back to longitude/latitude.
+
+    PostGIS would fail on them mid-query; here they get a 400 that names the parameter.
+    """
+    if crs.srid == 4326:
+        return
+    xy = shapely.get_coordinates(geometry)
+    lon, lat = _to_lonlat(crs.srid).transform(xy[:, 0], xy[:, 1], errcheck=False)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise MinemapError(f"{parameter}: coordinates outside the domain of {crs.uri}")
+
+
 def to_storage(geom: ColumnElement, crs: Crs) -> ColumnElement:
     """Return `geom` (given in `crs`, any SRID) as stored: EPSG:4326, longitude first."""
     if crs.lat_first:
@@ -73,8 +95,14 @@ def header(crs: Crs) -> str:
 def box(bounds: tuple[float, float, float, float], crs: Crs) -> ColumnElement:
     """Return a box given in `crs` (in its axis order) as a stored polygon."""
     x0, y0, x1, y1 = bounds
-    envelope = func.ST_MakeEnvelope(x0, y0, x1, y1)
     size = max(x1 - x0, y1 - y0)
+    along = np.linspace(0, 1, 65)  # the points of the segmentized box below
+    edges = np.concatenate([np.column_stack([x0 + (x1 - x0) * along, np.full(65, y)])
+                            for y in (y0, y1)] +
+                           [np.column_stack([np.full(65, x), y0 + (y1 - y0) * along])
+                            for x in (x0, x1)])
+    check_domain(shapely.multipoints(edges), crs, "bbox")
+    envelope = func.ST_MakeEnvelope(x0, y0, x1, y1)
     if crs.srid != 4326 and size > 0:
         # A projected box's straight edges are curves in longitude/latitude.
         envelope = func.ST_Segmentize(envelope, size / 64)

@@ -9,6 +9,7 @@ from itertools import chain
 
 from sqlalchemy import Connection, Text, and_, cast, false, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
 
 from minemap import accounting
@@ -120,7 +121,12 @@ def page(conn: Connection, collection: Collection, query: ItemsQuery,
     if matched is None:
         capped = select(literal(1)).select_from(t).where(condition).limit(COUNT_CAP + 1).subquery()
         columns.append(select(func.count()).select_from(capped).scalar_subquery())
-    found = conn.execute(select(*columns).select_from(rows)).one()
+    try:
+        found = conn.execute(select(*columns).select_from(rows)).one()
+    except DataError as error:
+        # Only evaluating the filter on the data can tell (area_m2 * 1e308 * 1e308 overflows).
+        raise cql.InvalidFilter("the filter cannot be evaluated on the data: "
+                                f"{error.orig.diag.message_primary}") from None
     if matched is None:
         matched = found[3] if found[3] <= COUNT_CAP else None
     return Page(found[0] or "", found[1], matched, found[2])

@@ -134,9 +134,11 @@ def _day(value: str) -> dt.date | None:
         if len(value) == 10:
             return dt.date.fromisoformat(value)
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
     except ValueError:
         raise MinemapError(f"datetime: {value!r} is not an RFC 3339 date or date-time") from None
-    return moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise MinemapError(f"datetime: {value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def _days(value: str | None) -> tuple[dt.date | None, dt.date | None] | None:
