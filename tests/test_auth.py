@@ -87,7 +87,7 @@ def test_operators_write_only_for_their_own_organisation(client, engine, issued)
     assert reviewed.json()["properties"]["review"] == "approved"
 
 
-def test_only_admins_add_baselines(client, issued):
+def test_only_admins_add_baselines(client, issued, units):
     baseline = {"label": "survey", "as_of": "2021-01-01", "area_km2": 10}
     for role in ("reviewer", "operator", "viewer"):
         response = client.post("/api/v1/baselines", json=baseline, headers=bearer(issued[role]))

@@ -18,7 +18,8 @@ BASELINE = {"baseline_km2": 11667.0, "baseline_date": dt.date(2021, 1, 1)}
 
 
 def build_history(api) -> None:
-    """Record approved, submitted, rejected, changed and deleted hazards and releases."""
+    """Record approved, submitted, rejected, changed and deleted hazards and releases, and
+    a corrected and a withdrawn baseline."""
     kept = api.created("hazards", hazard(square(*INSIDE, half=0.006)))
     code = kept["properties"]["code"]
     api.created("hazards", hazard(square(INSIDE[0] + 0.01, INSIDE[1]), recorded_on="2022-01-10"),
@@ -40,8 +41,18 @@ def build_history(api) -> None:
     assert api.client.delete(url, headers=api.auth("admin") | {"If-Match": moved.headers["etag"]}
                              ).status_code == 204
     api.created("releases", release(square(*INSIDE, half=0.002), completed_on="2022-08-01"))
-    assert api.client.post("/api/v1/baselines", headers=api.auth("admin"), json={
-        "label": "2021 survey", "as_of": "2021-01-01", "area_km2": 12000}).status_code == 201
+    # Baselines at most the loaded units' area (Aghdam's 1,067.6 km²): one corrected, one
+    # withdrawn, so that versions, withdrawals and their history come back too.
+    national = api.client.post("/api/v1/baselines", headers=api.auth("admin"), json={
+        "label": "2021 survey", "as_of": "2021-01-01", "area_km2": 1000})
+    assert national.status_code == 201, national.text
+    corrected = api.client.patch(national.headers["location"], json={"area_km2": 950},
+                                 headers=api.auth("admin") | {"If-Match": national.headers["etag"]})
+    assert corrected.status_code == 200, corrected.text
+    local = api.client.post("/api/v1/baselines", headers=api.auth("admin"), json={
+        "label": "Aghdam 2022", "as_of": "2022-01-01", "area_km2": 300, "district": "AZ-AGM"})
+    assert api.client.delete(local.headers["location"], headers=api.auth("admin") | {
+        "If-Match": local.headers["etag"]}).status_code == 204
 
 
 def state(url: str) -> dict:
@@ -57,7 +68,8 @@ def state(url: str) -> dict:
                 if districts.count(conn) else None  # without units, reports refuse
             tables = {table: [dict(row) for row in conn.execute(
                 text(f"SELECT * FROM {table} ORDER BY id")).mappings()]
-                for table in ("history", "hazards", "releases", "organisations", "tokens")}
+                for table in ("history", "hazards", "releases", "baselines", "organisations",
+                              "tokens")}
     finally:
         engine.dispose()
     return {"reports": reports, **tables}
@@ -68,7 +80,9 @@ def test_a_backup_restores_into_a_fresh_database(api, database_url, empty_databa
     build_history(api)
     original = state(database_url)
     assert original["reports"][(DATES[-1], False)][0]["released_m2"] > 0
-    assert len(original["history"]) == 10
+    assert len(original["history"]) == 14
+    assert [(b["area_km2"], b["withdrawn_at"] is None) for b in original["baselines"]] == \
+        [(950, True), (300, False)]
     dump = tmp_path / "minemap.dump"
     done = minemap("backup", str(dump), database_url=database_url)
     assert dump.stat().st_size > 0 and "written" in done.stdout

@@ -34,6 +34,7 @@ def test_environment_and_plain_postgresql_url(monkeypatch):
 @pytest.mark.parametrize(
     ("field", "value"),
     [("database_url", "mysql://root@localhost/x"), ("port", 0), ("baseline_km2", -1),
+     ("baseline_km2", "inf"),
      ("max_upload_mb", 0), ("baseline_date", "yesterday")],
 )
 def test_bad_values_are_refused(field, value):

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     public_read: bool = True
     max_upload_mb: int = Field(200, ge=1)
-    baseline_km2: float = Field(11667.0, gt=0)
+    baseline_km2: float = Field(11667.0, gt=0, allow_inf_nan=False)
     baseline_date: dt.date = dt.date(2021, 1, 1)
     # How far beyond the loaded units' outline a feature may reach and still be stored (with a
     # warning): the 1:10m border line is accurate only to about a kilometre.

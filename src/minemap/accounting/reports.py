@@ -25,6 +25,9 @@ Readings of the contract made here:
   released before that date was not in the baseline. The release rate behind
   projected_completion is the land first released in the 12 months up to T; the projection is
   T itself once the baseline is used up, and None while that rate is zero.
+- Withdrawn baselines are not used. No figure is ever a non-finite number: a baseline no
+  float can hold (the database refuses one in use) counts as none, and a progress or a
+  projection that a float cannot hold is None.
 """
 
 import datetime as dt
@@ -34,6 +37,7 @@ from sqlalchemy import Connection, text
 
 from minemap.accounting.pieces import refresh
 from minemap.errors import InvalidInput
+from minemap.store.baselines import as_km2
 from minemap.store.districts import require_loaded
 from minemap.vocab import DEVICE_FIELDS
 
@@ -68,7 +72,8 @@ def _by_district(view: dict) -> str:
     return f"""
 WITH district_baselines AS (
     SELECT DISTINCT ON (district_id) district_id, as_of, area_km2
-    FROM baselines WHERE district_id IS NOT NULL AND as_of <= :as_of
+    FROM baselines
+    WHERE district_id IS NOT NULL AND withdrawn_at IS NULL AND as_of <= :as_of
     ORDER BY district_id, as_of DESC, id DESC
 ),
 areas AS (
@@ -117,7 +122,7 @@ SELECT u.code AS district_code, u.name, u.kind, u.iso_3166_2,
        a.mapped, a.released, a.cancelled, a.reduced, a.cleared, a.released_outside,
        a.since_national, a.since_district, a.last_year,
        c.hazards_active, c.hazards_closed, {", ".join(f"t.{d}" for d in DEVICE_FIELDS)},
-       b.as_of AS baseline_date, CAST(b.area_km2 AS double precision) AS baseline_km2
+       b.as_of AS baseline_date, b.area_km2 AS baseline_km2
 FROM units AS u
 LEFT JOIN areas AS a ON a.district_id IS NOT DISTINCT FROM u.id
 LEFT JOIN hazard_counts AS c ON c.district_id IS NOT DISTINCT FROM u.id
@@ -127,9 +132,12 @@ ORDER BY u.id IS NULL, u.name, u.id
 """
 
 
+# Areas are read as the stored decimals: as_km2 makes them floats, where a cast in SQL would
+# fail on one beyond float8.
 NATIONAL_BASELINE = text("""
-SELECT as_of, CAST(area_km2 AS double precision) AS area_km2 FROM baselines
-WHERE district_id IS NULL AND as_of <= :as_of ORDER BY as_of DESC, id DESC LIMIT 1
+SELECT as_of, area_km2 FROM baselines
+WHERE district_id IS NULL AND withdrawn_at IS NULL AND as_of <= :as_of
+ORDER BY as_of DESC, id DESC LIMIT 1
 """)
 
 
@@ -143,29 +151,36 @@ def year_before(day: dt.date) -> dt.date:
 
 def _baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: dt.date | None,
                      since_m2: int, last_year_m2: int) -> dict:
-    """Return the baseline figures; all None without a baseline."""
-    if baseline_km2 is None:
+    """Return the baseline figures; all None without a usable baseline (a positive, finite
+    area), and None for any that a float cannot hold."""
+    if baseline_km2 is None or not math.isfinite(baseline_km2) or baseline_km2 <= 0:
         return dict.fromkeys(("baseline_km2", "baseline_date", "released_since_baseline_m2",
                               "baseline_remaining_km2", "progress", "projected_completion"))
     remaining_km2 = baseline_km2 - since_m2 / 1e6
     per_day = last_year_m2 / (as_of - year_before(as_of)).days
+    days = remaining_km2 * 1e6 / per_day if per_day > 0 else math.inf
     if remaining_km2 <= 0:
         projected = as_of
-    elif per_day <= 0:
+    elif not math.isfinite(days):
         projected = None
     else:
         try:
-            projected = as_of + dt.timedelta(days=math.ceil(remaining_km2 * 1e6 / per_day))
+            projected = as_of + dt.timedelta(days=math.ceil(days))
         except OverflowError:  # beyond the year 9999
             projected = None
     return {
         "baseline_km2": baseline_km2,
         "baseline_date": baseline_date,
         "released_since_baseline_m2": since_m2,
-        "baseline_remaining_km2": round(remaining_km2, 6),  # to the m², as every area
-        "progress": since_m2 / (baseline_km2 * 1e6),
+        "baseline_remaining_km2": finite(round(remaining_km2, 6)),  # to the m², as every area
+        "progress": finite(since_m2 / (baseline_km2 * 1e6)),
         "projected_completion": projected,
     }
+
+
+def finite(number: float) -> float | None:
+    """Return `number`, or None for one JSON cannot hold (inf, nan)."""
+    return number if math.isfinite(number) else None
 
 
 def _labels(rows: list[dict]) -> list[str]:
@@ -207,7 +222,8 @@ def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
         out["mapped_m2"] = out["released_m2"] + out["remaining_m2"]
         for key in ("hazards_active", "hazards_closed", *DEVICE_FIELDS):
             out[key] = int(row[key] or 0)
-        out["baseline_date"], out["baseline_km2"] = row["baseline_date"], row["baseline_km2"]
+        out["baseline_date"] = row["baseline_date"]
+        out["baseline_km2"] = as_km2(row["baseline_km2"])
         rows.append(out)
     return rows
 
@@ -231,7 +247,7 @@ def summary(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_d
     """
     stored = conn.execute(NATIONAL_BASELINE, {"as_of": as_of}).one_or_none()
     if stored is not None:
-        baseline_date, baseline_km2 = stored.as_of, stored.area_km2
+        baseline_date, baseline_km2 = stored.as_of, as_km2(stored.area_km2)
     rows = _rows(conn, as_of=as_of, national_date=baseline_date,
                  include_submitted=include_submitted)
     keys = (*AREAS, "hazards_active", "hazards_closed", *DEVICE_FIELDS,

@@ -1,6 +1,7 @@
 """GET /api/v1/reports/...: the planners' figures, exact per CONTRACT §4, as JSON or CSV."""
 
 import datetime as dt
+import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -34,19 +35,22 @@ def _as_of(value: dt.date | None, name: str = "as_of") -> dt.date:
 
 def _respond(body, rows: list[dict], fmt: str, name: str, unit: str) -> Response:
     if fmt == "csv":
-        return Response(to_csv(rows, unit), media_type="text/csv; charset=utf-8",
+        return Response(to_csv(jsonable(rows), unit), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     return JSONResponse(jsonable(body))
 
 
 def jsonable(value):
-    """Dates as ISO strings; everything else as json.dumps would write it."""
+    """Dates as ISO strings, non-finite numbers (which JSON cannot hold) as null; everything
+    else as json.dumps would write it."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [jsonable(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

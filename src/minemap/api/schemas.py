@@ -238,24 +238,53 @@ class ReleaseQuery(RecordQuery):
 
 
 # ---- baselines ---------------------------------------------------------------------------
+# Types only: the rules (area within the units', date from 1990 to today, printable label)
+# are store.baselines', whose problem reports name each field and reason.
+
+Km2 = Annotated[float, Field(strict=True, description="km², more than 0 and at most the "
+                                                      "units' geodesic area: the district's, "
+                                                      "or the whole country's")]
+Label = Annotated[str, Field(description="Printable text, 1 to 200 characters once stripped")]
+AsOf = Annotated[dt.date, Field(description="From 1990-01-01 to today")]
+DistrictName = Annotated[Name, Field(description="District name or ISO 3166-2 code; none "
+                                                 "for the whole country")]
+
 
 class BaselineIn(BaseModel):
+    """A baseline to add, national or for one district."""
+
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(min_length=1, max_length=200)
-    as_of: dt.date
-    area_km2: float = Field(gt=0)
-    district: str | None = Field(None, description="District name or ISO 3166-2 code; "
-                                                   "none for the whole country")
+    label: Label
+    as_of: AsOf
+    area_km2: Km2
+    district: DistrictName | None = None
+
+
+class BaselinePatch(BaseModel):
+    """The fields of a baseline to change; the rest is kept. `district: null` makes it national."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: Label | None = None
+    as_of: AsOf | None = None
+    area_km2: Km2 | None = None
+    district: DistrictName | None = None
 
 
 class BaselineOut(BaseModel):
     id: int | None
     label: str
     as_of: dt.date
-    area_km2: float
+    area_km2: float | None = Field(description="null only for a withdrawn baseline whose "
+                                               "stored area is not a finite number")
     district: str | None
     iso_3166_2: str | None
+    version: int | None = Field(None, description="null for the settings' default")
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    withdrawn_at: dt.datetime | None = Field(None, description="Set once withdrawn: kept, "
+                                                               "but used by no report")
 
 
 class Baselines(BaseModel):

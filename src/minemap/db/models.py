@@ -122,13 +122,19 @@ class Release(Base):
 
 
 class Baseline(Base):
+    """A contaminated area at a date; migration 0006 holds the constraints' SQL."""
+
     __tablename__ = "baselines"
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
     label: Mapped[str] = mapped_column(Text)
     as_of: Mapped[dt.date] = mapped_column(Date)
     area_km2: Mapped[float] = mapped_column(Numeric)
     district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    # Set when withdrawn: kept, and in history, but used by no report.
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Token(Base):
@@ -143,11 +149,12 @@ class Token(Base):
 
 
 class HistoryEvent(Base):
-    """One create, update, review or delete of a hazard or release; rows are only appended."""
+    """One create, update, review or delete of a hazard or release, or one create, update or
+    withdrawal of a baseline; rows are only appended."""
 
     __tablename__ = "history"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    entity: Mapped[str] = mapped_column(Text)  # 'hazard' | 'release'
+    entity: Mapped[str] = mapped_column(Text)  # 'hazard' | 'release' | 'baseline'
     entity_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[HistoryAction] = mapped_column(pg_enum(HistoryAction, "history_action"))
     version: Mapped[int] = mapped_column(Integer)

@@ -1,4 +1,8 @@
-"""Keep the history of hazards and releases: one appended row per create, update, review, delete."""
+"""Keep the history of hazards, releases and baselines: one appended row per change.
+
+Hazards and releases are created, updated, reviewed and deleted; baselines are created,
+updated and withdrawn.
+"""
 
 from datetime import datetime
 
@@ -9,16 +13,19 @@ from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction
 
 
-def logged(action: HistoryAction, *, prior: bool) -> str:
+def logged(action: HistoryAction, *, prior: bool, geometry: bool = True) -> str:
     """Return the CTE `logged`, appending a history row for each row of the CTE `written`.
 
     `written` holds the rows as the statement left them (RETURNING *); with `prior`, the CTE
     `prior` holds the same rows as they were, joined by id, for the before snapshot. A delete
-    keeps no after snapshot. The statement binds what `params` returns.
+    keeps no after snapshot (a withdrawal does: the record stays as it was left). Snapshots
+    hold the geometry as GeoJSON, or, without `geometry` (baselines), the row as it is. The
+    statement binds what `params` returns.
     """
-    before = "minemap_snapshot(to_jsonb(prior))" if prior else "CAST(NULL AS jsonb)"
+    snapshot = "minemap_snapshot(to_jsonb({}))" if geometry else "to_jsonb({})"
+    before = snapshot.format("prior") if prior else "CAST(NULL AS jsonb)"
     after = ("CAST(NULL AS jsonb)" if action is HistoryAction.delete
-             else "minemap_snapshot(to_jsonb(written))")
+             else snapshot.format("written"))
     source = "written JOIN prior USING (id)" if prior else "written"
     # A change is timed when it is made, after the row lock it waited for, not when its
     # transaction began: a record's versions are then in time order too, which `state_at` needs.
@@ -34,13 +41,15 @@ def logged(action: HistoryAction, *, prior: bool) -> str:
 
 
 def params(entity: str, actor: Principal, reason: str | None = None) -> dict:
-    """Return the values `logged` binds: the entity ('hazard' or 'release') and who acted."""
+    """Return the values `logged` binds: the entity ('hazard', 'release' or 'baseline') and
+    who acted."""
     return {"entity": entity, "token_id": actor.token_id, "actor": actor.name,
             "actor_organisation_id": actor.organisation_id, "reason": reason}
 
 
 def entries(conn: Connection, entity: str, entity_id: int) -> list[dict]:
-    """Return the history of one hazard or release, oldest first (deleted ones included)."""
+    """Return the history of one hazard, release or baseline, oldest first (deleted and
+    withdrawn ones included)."""
     h, o = HistoryEvent.__table__, Organisation.__table__
     rows = conn.execute(
         select(h.c.id, h.c.action, h.c.version, h.c.at, h.c.actor, h.c.token_id,
