@@ -24,13 +24,16 @@ EXAMPLES = os.environ.get("MINEMAP_FUZZ_EXAMPLES", "25")
 
 
 def fuzz(schema_url: str, token: str, report: Path) -> subprocess.CompletedProcess:
+    # Run in the report's folder: schemathesis keeps a cache of past failures in its working
+    # directory, and replaying them would make one run depend on the last.
+    report.mkdir(parents=True)
     return subprocess.run(
         [str(SCHEMATHESIS), "run", schema_url, "--checks", "not_a_server_error",
          "--header", f"Authorization: Bearer {token}", "--max-examples", EXAMPLES,
          "--seed", "9", "--generation-database", "none", "--workers", "2",
          "--request-timeout", "60", "--no-color", "--suppress-health-check", "all",
          "--report", "junit", "--report-dir", str(report)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, cwd=report,
         env={**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
 
 
