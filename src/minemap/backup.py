@@ -19,7 +19,7 @@ from minemap.settings import Settings, libpq_url
 
 # A database with a row in any of these holds minemap data, which a restore would replace.
 DATA_TABLES = ("organisations", "tokens", "districts", "baselines", "hazards", "releases",
-               "history")
+               "history", "imports", "import_records")
 
 
 def _tool(name: str, major: int) -> str:

@@ -220,36 +220,38 @@ def token_revoke(ctx: typer.Context, token_id: int) -> None:
     out.print(f"token {token_id} revoked")
 
 
-class RecordKind(str, Enum):
-    hazards = "hazards"
-    releases = "releases"
-
-
 class Decision(str, Enum):
     approve = "approve"
     reject = "reject"
+
+
+class ReviewKind(str, Enum):
+    hazards = "hazards"
+    releases = "releases"
+    import_ = "import"
 
 
 @app.command()
 @reports_errors
 def review(
     ctx: typer.Context,
-    kind: Annotated[RecordKind, typer.Argument(help="hazards or releases.")],
-    record_id: Annotated[int, typer.Argument(help="The record's id.")],
+    kind: Annotated[ReviewKind, typer.Argument(help="hazards, releases, or import (every "
+                                                    "record of one import at once).")],
+    record_id: Annotated[int, typer.Argument(help="The record's id, or the import's.")],
     decision: Annotated[Decision, typer.Argument(help="approve or reject.")],
     reason: Annotated[str | None, typer.Option(help="Why; required to reject.")] = None,
     token: Annotated[str | None, typer.Option(
         envvar="MINEMAP_TOKEN", help="Decide as this admin or reviewer token; by default the "
                                      "history names the CLI actor, cli:<os user>.")] = None,
 ) -> None:
-    """Approve or reject a submitted hazard or release, as POST .../{id}/review does."""
+    """Approve or reject a submitted hazard or release, or a whole import, as POST .../review."""
     import getpass
 
     from minemap import accounting
     from minemap.errors import Unauthorized
     from minemap.store import hazards, records, releases, tokens
+    from minemap.store import imports as recorded
 
-    target = {"hazards": hazards.KIND, "releases": releases.KIND}[kind.value]
     with transaction(make_engine(settings_of(ctx))) as conn:
         # Whoever can run this command can reach the database, so acts with an admin's rights.
         actor = (tokens.authenticate(conn, token) if token else
@@ -257,6 +259,18 @@ def review(
         if actor is None:
             raise Unauthorized("the token is unknown or revoked")
         records.authorise_review(actor)
+        if kind is ReviewKind.import_:
+            done = recorded.review(conn, record_id, decision=decision.value, reason=reason,
+                                   actor=actor)
+            accounting.refresh(conn)
+            decided = {"approve": "approved", "reject": "rejected"}[decision.value]
+            out.print(f"import {record_id}: {done['decided']:,} records {decided} by "
+                      f"{actor.name}; {len(done['skipped']):,} skipped", highlight=False)
+            for skip in done["skipped"]:
+                out.print(f"  {skip['kind']} {skip['id']} ({skip['code']}): {skip['reason']}",
+                          highlight=False, soft_wrap=True)
+            return
+        target = {"hazards": hazards.KIND, "releases": releases.KIND}[kind.value]
         current = records.get(conn, target, record_id, lock=True, reader=actor)
         records.review(conn, target, current, decision=decision.value, reason=reason,
                        actor=actor)

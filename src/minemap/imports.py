@@ -18,6 +18,7 @@ from minemap.geo.checks import check_features
 from minemap.geo.read import Limits, read_features
 from minemap.settings import DEFAULT_BORDER_TOLERANCE_M
 from minemap.store import bulk, districts, hazards, organisations, records, releases
+from minemap.store import imports as recorded
 from minemap.store.tokens import Principal
 from minemap.vocab import Role
 
@@ -82,7 +83,8 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     feature may reach. With `dry_run` everything is checked, the database included, and
     nothing stored. `progress` hears each stage of STAGES as it
     starts. Returns the report of CONTRACT §5: kind, dry_run, features_read, accepted,
-    rejected, warnings, created (ids, in the order of the features).
+    rejected, warnings, created (ids, in the order of the features), and the id under which
+    the import is recorded (store.imports).
     """
     if kind not in KINDS:
         raise InvalidInput(f"kind must be hazards or releases, not '{kind}'",
@@ -130,6 +132,8 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     for new in created:
         organisations.ensure(conn, new)
     report["created"] = bulk.store(conn, target, actor=actor, review=records.review_of(actor))
+    report["import_id"] = recorded.record(conn, path=Path(path), name=name, actor=actor,
+                                          organisation=organisation, report=report)
     say("accounting")
     accounting.refresh(conn)
     return report

@@ -1,20 +1,25 @@
-"""POST /api/v1/imports: a field file streamed to disk, then imported all or nothing."""
+"""/api/v1/imports: a field file streamed to disk, imported all or nothing, recorded, and
+reviewed as a whole."""
 
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from minemap import imports
-from minemap.api.auth import CurrentPrincipal
-from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap import accounting, imports
+from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
+from minemap.api.deps import ConnectionDep, SettingsDep, path_id
+from minemap.api.schemas import ReviewIn
+from minemap.db.models import MAX_ID
+from minemap.store import imports as recorded
 from minemap.errors import InvalidInput, PayloadTooLarge, Problem
 from minemap.geo.read import FORMATS
 
@@ -37,6 +42,8 @@ class ImportReport(BaseModel):
     rejected: list[dict]
     warnings: list[dict]
     created: list[int]
+    import_id: int | None = Field(None, description="Where the import is recorded: "
+                                                    "/api/v1/imports/{import_id}")
     source_crs: str | None = None
     layer: str | None = None
     format: str | None = None
@@ -206,3 +213,33 @@ async def create_import(request: Request, actor: CurrentPrincipal, conn: Connect
             crs=fields.get("crs") or None, layer=fields.get("layer") or None, name=form.name,
             border_m=settings.border_tolerance_m))
     return JSONResponse(report, status_code=200 if dry_run else 201)
+
+
+ImportId = path_id("import")
+
+
+@router.get("", summary="The recorded imports, newest first",
+            description="Admins and reviewers see every import; operators their "
+                        "organisation's.")
+def list_imports(reader: Reader, conn: ConnectionDep,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> dict:
+    found = recorded.search(conn, reader, limit=limit, offset=offset)
+    return {"imports": found, "numberReturned": len(found)}
+
+
+@router.get("/{id}", summary="One recorded import: the file, its report and its records")
+def get_import(id: ImportId, reader: Reader, conn: ConnectionDep) -> dict:
+    return recorded.one(conn, id, reader)
+
+
+@router.post("/{id}/review", summary="Approve or reject every record of an import at once",
+             description="In one transaction, with a history entry per record. Records "
+                         "edited since the import, already decided or deleted are skipped "
+                         "and named in `skipped`.")
+def review_import(id: ImportId, actor: Reviewer, decision: ReviewIn,
+                  conn: ConnectionDep) -> dict:
+    done = recorded.review(conn, id, decision=decision.decision, reason=decision.reason,
+                           actor=actor)
+    accounting.refresh(conn)
+    return done

@@ -165,3 +165,29 @@ class HistoryEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class Import(Base):
+    """One stored import of a field file: who, when, the file and its report; only appended."""
+
+    __tablename__ = "imports"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
+    kind: Mapped[str] = mapped_column(Text)  # 'hazards' | 'releases'
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"))
+    actor: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    file_sha256: Mapped[str] = mapped_column(Text)
+    features_read: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict] = mapped_column(JSONB)
+
+
+class ImportRecord(Base):
+    """A record an import created, and its version then."""
+
+    __tablename__ = "import_records"
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

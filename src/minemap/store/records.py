@@ -326,6 +326,18 @@ def authorise_review(actor: Principal) -> None:
         raise Forbidden(f"a {actor.role} token may not review; it takes admin or reviewer")
 
 
+def check_decision(decision: str, reason: str | None) -> str | None:
+    """Refuse a decision that is neither approve nor reject, or a rejection without a reason;
+    return the reason, stripped."""
+    if decision not in DECISIONS:
+        refuse([Problem(None, "invalid_decision", f"decision '{decision}' is neither "
+                                                  "'approve' nor 'reject'")])
+    reason = (reason or "").strip() or None
+    if decision == "reject" and reason is None:
+        refuse([Problem(None, "missing_reason", "a rejection needs a reason")])
+    return reason
+
+
 def review(conn: Connection, kind: Kind, current: dict, *, decision: str, reason: str | None,
            actor: Principal) -> int:
     """Approve or reject the submitted Feature `current` (from `get`); a rejection needs a reason.
@@ -333,12 +345,7 @@ def review(conn: Connection, kind: Kind, current: dict, *, decision: str, reason
     The decision and its reason are kept on the record and in its history.
     """
     authorise_review(actor)
-    if decision not in DECISIONS:
-        refuse([Problem(None, "invalid_decision", f"decision '{decision}' is neither "
-                                                  "'approve' nor 'reject'")])
-    reason = (reason or "").strip() or None
-    if decision == "reject" and reason is None:
-        refuse([Problem(None, "missing_reason", "a rejection needs a reason")])
+    reason = check_decision(decision, reason)
     state = current["properties"]["review"]
     if state != Review.submitted:
         raise Conflict(f"{kind.entity} {current['id']} is {state}, not submitted: only "
