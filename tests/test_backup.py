@@ -53,6 +53,16 @@ def build_history(api) -> None:
         "label": "Aghdam 2022", "as_of": "2022-01-01", "area_km2": 300, "district": "AZ-AGM"})
     assert api.client.delete(local.headers["location"], headers=api.auth("admin") | {
         "If-Match": local.headers["etag"]}).status_code == 204
+    # An operator's import, reviewed as a whole.
+    survey = json.dumps({"type": "FeatureCollection", "features": [
+        hazard(square(INSIDE[0] - 0.02 * n, INSIDE[1] - 0.02)) for n in (1, 2)]}).encode()
+    imported = api.client.post("/api/v1/imports", headers=api.auth("operator"),
+                               files={"file": ("survey.geojson", survey)},
+                               data={"kind": "hazards"})
+    assert imported.status_code == 201, imported.text
+    assert api.client.post(f"/api/v1/imports/{imported.json()['import_id']}/review",
+                           headers=api.auth("reviewer"), json={"decision": "approve"}
+                           ).json()["decided"] == 2
 
 
 def state(url: str) -> dict:
@@ -67,9 +77,9 @@ def state(url: str) -> dict:
                        for day in DATES for both in (False, True)} \
                 if districts.count(conn) else None  # without units, reports refuse
             tables = {table: [dict(row) for row in conn.execute(
-                text(f"SELECT * FROM {table} ORDER BY id")).mappings()]
+                text(f"SELECT * FROM {table} ORDER BY 1, 2")).mappings()]
                 for table in ("history", "hazards", "releases", "baselines", "organisations",
-                              "tokens")}
+                              "tokens", "imports", "import_records")}
     finally:
         engine.dispose()
     return {"reports": reports, **tables}
@@ -80,7 +90,8 @@ def test_a_backup_restores_into_a_fresh_database(api, database_url, empty_databa
     build_history(api)
     original = state(database_url)
     assert original["reports"][(DATES[-1], False)][0]["released_m2"] > 0
-    assert len(original["history"]) == 14
+    assert len(original["history"]) == 18  # 14, and the import's 2 creates and 2 reviews
+    assert (len(original["imports"]), len(original["import_records"])) == (1, 2)
     assert [(b["area_km2"], b["withdrawn_at"] is None) for b in original["baselines"]] == \
         [(950, True), (300, False)]
     dump = tmp_path / "minemap.dump"

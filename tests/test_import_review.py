@@ -56,6 +56,8 @@ class World:
                                         files={"file": (path.name, file)},
                                         data={"kind": "hazards"})
         assert response.status_code == 201, response.text
+        assert response.headers["location"].endswith(
+            f"/api/v1/imports/{response.json()['import_id']}")
         return response.json()
 
     def hazard(self, hazard_id: int) -> dict:

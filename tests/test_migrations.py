@@ -6,7 +6,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from minemap.db import migrate
 
-TABLES = {"organisations", "districts", "hazards", "releases", "baselines", "tokens", "history"}
+TABLES = {"organisations", "districts", "hazards", "releases", "baselines", "tokens", "history",
+          "imports", "import_records"}
 SQUARE = "ST_GeomFromText('MULTIPOLYGON(((47 40, 47.01 40, 47.01 40.01, 47 40.01, 47 40)))', 4326)"
 
 

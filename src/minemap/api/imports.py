@@ -212,7 +212,10 @@ async def create_import(request: Request, actor: CurrentPrincipal, conn: Connect
             organisation=fields.get("organisation") or None, dry_run=dry_run,
             crs=fields.get("crs") or None, layer=fields.get("layer") or None, name=form.name,
             border_m=settings.border_tolerance_m))
-    return JSONResponse(report, status_code=200 if dry_run else 201)
+    if dry_run:
+        return JSONResponse(report)
+    location = str(request.url_for("get_import", id=report["import_id"]))
+    return JSONResponse(report, status_code=201, headers={"Location": location})
 
 
 ImportId = path_id("import")
