@@ -141,12 +141,18 @@ def test_refused_reviews_change_nothing(world):
         world.client.post(url, headers=world.auth("viewer"), json={"decision": "approve"}),
         world.client.post(url, headers=world.auth("reviewer"), json={"decision": "reject"}),
         world.client.post(url, headers=world.auth("reviewer"), json={"decision": "maybe"}),
+        world.client.post(url, headers=world.auth("reviewer"),
+                          json={"decision": "reject", "reason": "bad\u0000"}),
         world.client.post("/api/v1/imports/999/review", headers=world.auth("admin"),
                           json={"decision": "approve"}),
         world.client.post(f"/api/v1/imports/{2**70}/review", headers=world.auth("admin"),
                           json={"decision": "approve"}),
     ]
-    assert [r.status_code for r in refused] == [403, 403, 422, 422, 404, 404]
+    with world.survey(1, "nul.geojson").open("rb") as file:
+        refused.append(world.client.post("/api/v1/imports", headers=world.auth("admin"),
+                                         files={"file": ("nul.geojson", file)},
+                                         data={"kind": "hazards", "organisation": "MAG\u0000"}))
+    assert [r.status_code for r in refused] == [403, 403, 422, 422, 422, 404, 404, 422]
     assert all(r.headers["content-type"] == "application/problem+json" for r in refused)
     assert world.client.get(f"/api/v1/imports/{2**70}", headers=world.auth("admin")
                             ).status_code == 404

@@ -73,6 +73,19 @@ def test_if_empty_leaves_a_database_with_records_alone(engine, sample_files):
         assert conn.execute(text("SELECT count(*) FROM hazards")).scalar_one() == 1
 
 
+def test_if_empty_keeps_the_units_a_deployment_loaded(engine, tmp_path):
+    from minemap.store import districts
+
+    units = json.loads((DATA / "districts" / "azerbaijan_districts.geojson").read_text())
+    own = tmp_path / "own.geojson"
+    own.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        f for f in units["features"] if f["properties"]["iso_3166_2"] == "AZ-AGM"]}))
+    with engine.begin() as conn:
+        districts.load(conn, own)
+        assert sample.load(conn, if_empty=True).districts == 1
+        assert conn.execute(text("SELECT array_agg(code) FROM districts")).scalar_one() == ["AGM"]
+
+
 def test_sample_looks_like_the_real_problem(sample_files):
     """Hazards only in Karabakh and East Zangezur, releases in 2021-2025, all methods used."""
     hazards, releases = sample_files

@@ -79,11 +79,13 @@ def has_records(conn: Connection) -> bool:
 def load(conn: Connection, data: Path | None = None, *, if_empty: bool = False) -> Loaded:
     """Load districts and the sample; return how many hazards and releases were new.
 
-    With `if_empty`, the sample is loaded only into a database holding no records yet, so a
-    demo restarted after real edits keeps them as they are.
+    With `if_empty`, districts are loaded only when none are, and the sample only into a
+    database holding no records yet, so a demo restarted after real edits, or after its own
+    units were loaded, keeps them as they are.
     """
     data = data or project_dir("data")
-    n_districts = load_districts(conn, data)
+    loaded = districts.count(conn) if if_empty else 0
+    n_districts = loaded or load_districts(conn, data)
     if if_empty and has_records(conn):
         return Loaded(n_districts, 0, 0)
     hazards = _features(data / "sample_polygons" / "hazards.geojson")

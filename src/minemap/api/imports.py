@@ -203,6 +203,10 @@ async def create_import(request: Request, actor: CurrentPrincipal, conn: Connect
     with tempfile.TemporaryDirectory(prefix="minemap-upload-") as folder:
         form = await receive(request, Path(folder), settings.max_upload_mb * MB)
         fields = form.fields
+        for name, value in fields.items():
+            if not value.isprintable():
+                raise _invalid("invalid_value", f"the form field '{name}' must be printable "
+                                                "text")
         if not fields.get("kind"):
             raise _invalid("missing_property", "kind is required: hazards or releases")
         dry_run = _flag(fields.get("dry_run"))

@@ -169,13 +169,32 @@ class ReleaseCollection(FeatureCollection[ReleaseOut]):
     links: list[Link]
 
 
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no name holds control characters: refuse them here.
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_printable)]
+
+
+def _prose(value: str) -> str:
+    # A reason may run over lines; other control characters (NUL above all) are refused.
+    _printable(value.translate({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "}))
+    return value
+
+
+Prose = Annotated[str, AfterValidator(_prose)]
+
+
 class ReviewIn(BaseModel):
     """A reviewer's decision on a submitted hazard or release."""
 
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(None, max_length=2000,
+    reason: Prose | None = Field(None, max_length=2000,
                                description="Why; required to reject. Kept in the history.")
 
 
@@ -197,16 +216,6 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
 Bbox = Annotated[str, AfterValidator(_bbox),
                  Field(description="minx,miny,maxx,maxy in degrees (EPSG:4326)",
                        examples=["46.5,39.5,47.5,40.5"])]
-
-
-def _printable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and no name holds control characters: refuse them here.
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_printable)]
 
 
 class RecordQuery(BaseModel):
