@@ -325,7 +325,7 @@ def report_districts(
 ) -> None:
     """Print mapped, released and remaining land per district, and the national total."""
     from minemap import accounting
-    from minemap.reports import to_csv
+    from minemap.reports import district_table, to_csv
 
     settings = settings_of(ctx)
     day = as_of.date() if as_of else dt.date.today()
@@ -339,45 +339,6 @@ def report_districts(
         print(to_csv(rows), end="")
     else:
         out.print(district_table(day, rows, total, out.width))
-
-
-AREA_COLUMNS = ("mapped", "released", "cancelled", "reduced", "cleared", "remaining")
-METHOD_COLUMNS = ("cancelled", "reduced", "cleared")
-
-
-def district_table(day: dt.date, rows: list[dict], total: dict, width: int) -> Table:
-    """The district report as a table no wider than `width`; a figure is never cut.
-
-    Numbers are never wrapped or shortened: when the terminal is too narrow for every column,
-    the release methods are dropped (the caption says so) and the names wrap instead.
-    """
-    def km2(row: dict, column: str) -> str:
-        return f"{row[f'{column}_m2'] / 1e6:,.2f}"
-
-    def needed(columns) -> int:
-        # Each column's widest cell, 10 for names and for dates, 3 per column for padding.
-        return 1 + 3 * (len(columns) + 2) + sum(map(widest, columns)) + 10 + 10
-
-    def widest(column: str) -> int:
-        return max(len(column), *(len(km2(r, column)) for r in [*rows, total]))
-
-    columns = AREA_COLUMNS
-    caption = None
-    if needed(columns) > width:
-        columns = tuple(c for c in AREA_COLUMNS if c not in METHOD_COLUMNS)
-        caption = "released by method: a wider terminal, or --format csv"
-    table = Table(title=f"Land release by district, as of {day} (km²)", caption=caption,
-                  show_footer=True)
-    table.add_column("district", footer="Azerbaijan", overflow="fold", min_width=10)
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True, min_width=widest(column),
-                         footer=km2(total, column))
-    table.add_column("projected completion", min_width=10, no_wrap=False,
-                     footer=str(total["projected_completion"] or "–"))
-    for row in rows:
-        table.add_row(row["district"], *(km2(row, c) for c in columns),
-                      str(row.get("projected_completion") or "–"))
-    return table
 
 
 class ImportKind(str, Enum):
