@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, exists, select, text
 
-from minemap.db.models import Baseline, District
+from minemap.db.models import MAX_ID, Baseline, District
 from minemap.errors import Conflict, NotFound, PreconditionFailed, Problem
 from minemap.store import history
 from minemap.store.districts import require_loaded
@@ -28,7 +28,6 @@ B, D = Baseline.__table__, District.__table__
 FIRST_DAY = dt.date(1990, 1, 1)  # no baseline is older than the mine action records
 MIN_KM2 = 1e-6  # 1 m²: reports count whole m², so a smaller baseline means nothing
 LABEL_MAX = 200
-MAX_ID = 2**31 - 1  # baselines.id is an integer; a larger id names no baseline
 ENTITY = "baseline"
 WRITTEN = ("label", "as_of", "area_km2", "district_id")
 
