@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, exists, select, text
 
-from minemap.db.models import MAX_ID, Baseline, District
+from minemap.db.models import Baseline, District
 from minemap.errors import Conflict, NotFound, PreconditionFailed, Problem
 from minemap.store import history
 from minemap.store.districts import require_loaded
@@ -23,6 +23,8 @@ from minemap.store.records import district_named, refuse
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction
 
+# baselines.id is an integer, not a bigint (db.models.MAX_ID): a larger id names no baseline.
+MAX_ID = 2**31 - 1
 B, D = Baseline.__table__, District.__table__
 
 FIRST_DAY = dt.date(1990, 1, 1)  # no baseline is older than the mine action records
