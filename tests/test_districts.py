@@ -192,3 +192,24 @@ def test_a_reload_keeps_the_records_and_the_reports_follow_it(client, engine, tm
         accounting.refresh(conn)
     assert loaded.removed == ["AGM"]
     assert report(client)["outside districts"] == pytest.approx(in_agm, rel=1e-5)
+
+
+def test_units_that_share_a_name_are_told_apart_on_records_and_reports(client, engine,
+                                                                        tmp_path):
+    city = SHAPES["Shusha city"]
+    assert FEATURES["Shusha city"]["properties"]["kind"] == "city"
+    around = city.envelope.buffer(0.01).intersection(city.union(SHAPES["AZ-SUS"]))
+    assert around.intersection(SHAPES["AZ-SUS"]).area > 0 and around.intersects(city)
+    units = [unit("AZ-SUS"), ({**FEATURES["Shusha city"]["properties"]}, city)]
+    with transaction(engine) as conn:
+        districts.load(conn, geojson(tmp_path / "shusha.geojson", units))
+        _, token = tokens.create(conn, organisation="ANAMA", role=Role.admin)
+    posted = client.post("/api/v1/hazards", headers={"Authorization": f"Bearer {token}"}, json={
+        "type": "Feature", "geometry": mapping(around),
+        "properties": {"classification": "SHA", "hazard_types": ["AP"],
+                       "recorded_on": "2022-01-01"}})
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["properties"]["districts"] == ["Shusha", "Shusha (city)"]
+    rows = report(client)
+    assert rows["Shusha (city)"] == pytest.approx(area(around.intersection(city)), rel=1e-4)
+    assert rows["Shusha"] == pytest.approx(area(around.difference(city)), rel=1e-4)

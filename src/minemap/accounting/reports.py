@@ -38,7 +38,7 @@ from sqlalchemy import Connection, text
 from minemap.accounting.pieces import refresh
 from minemap.errors import InvalidInput
 from minemap.store.baselines import as_km2
-from minemap.store.districts import require_loaded
+from minemap.store.districts import LABEL, require_loaded
 from minemap.vocab import DEVICE_FIELDS
 
 # Column names per view: approved records only, or approved and submitted ones. Chosen from
@@ -114,7 +114,7 @@ device_totals AS (
     GROUP BY a.district_id
 ),
 units AS (
-    SELECT id, code, name, kind, iso_3166_2 FROM districts
+    SELECT id, code, {LABEL.format(d="districts")} AS name, kind, iso_3166_2 FROM districts
     UNION ALL
     SELECT NULL, NULL, '{OUTSIDE}', NULL, NULL
 )
@@ -183,24 +183,6 @@ def finite(number: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _labels(rows: list[dict]) -> list[str]:
-    """Return each unit's name, told apart where several units share it: by its kind when
-    that alone tells (Shusha, Shusha (city)), else by its code."""
-    kinds: dict[str, list] = {}
-    for row in rows:
-        kinds.setdefault(row["name"], []).append(row["kind"])
-
-    def label(row: dict) -> str:
-        sharing = kinds[row["name"]]
-        if len(sharing) == 1 or (row["kind"] == "district" and sharing.count("district") == 1):
-            return row["name"]
-        if sharing.count(row["kind"]) == 1:
-            return f"{row['name']} ({row['kind']})"
-        return f"{row['name']} ({row['district_code']})"
-
-    return [label(row) for row in rows]
-
-
 def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
           include_submitted: bool) -> list[dict]:
     """Return one row per unit and one for land outside them, every area in whole m²."""
@@ -211,8 +193,8 @@ def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
               "reviews": view["reviews"]}
     found = [dict(row) for row in conn.execute(text(_by_district(view)), params).mappings()]
     rows = []
-    for row, label in zip(found, _labels(found)):
-        out = {"district": label, "district_code": row["district_code"],
+    for row in found:
+        out = {"district": row["name"], "district_code": row["district_code"],
                "iso_3166_2": row["iso_3166_2"]}
         for key in (*METHODS, "released_outside", "since_national", "since_district",
                     "last_year"):

@@ -45,6 +45,17 @@ WHERE (districts.name, districts.name_az, districts.kind, districts.iso_3166_2,
 """)
 
 
+# The name a unit goes by in every table and report, as SQL over the districts row `{d}`:
+# its name, told apart where several units share it: by its kind when that alone tells
+# (Shusha, Shusha (city)), else by its code.
+LABEL = """CASE
+    WHEN NOT EXISTS (SELECT FROM districts AS o WHERE o.name = {d}.name AND o.id <> {d}.id
+                     AND (o.kind = {d}.kind OR {d}.kind <> 'district')) THEN {d}.name
+    WHEN NOT EXISTS (SELECT FROM districts AS o WHERE o.name = {d}.name AND o.id <> {d}.id
+                     AND o.kind = {d}.kind) THEN {d}.name || ' (' || {d}.kind || ')'
+    ELSE {d}.name || ' (' || {d}.code || ')' END"""
+
+
 @dataclass(frozen=True)
 class Fields:
     """The properties holding a unit's name, code and ISO 3166-2 code (any case)."""

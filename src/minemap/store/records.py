@@ -14,7 +14,7 @@ from typing import Any
 
 import shapely
 from sqlalchemy import (JSON, ColumnElement, Connection, FromClause, Select, Table, cast, exists,
-                        func, or_, select, text, true)
+                        func, literal_column, or_, select, text, true)
 
 from minemap.db.models import District, Organisation
 from minemap.errors import (Conflict, Forbidden, InvalidInput, MinemapError, NotFound,
@@ -22,6 +22,7 @@ from minemap.errors import (Conflict, Forbidden, InvalidInput, MinemapError, Not
 from minemap.geo.checks import check_feature
 from minemap.geo.outline import Outline
 from minemap.store import history, organisations
+from minemap.store.districts import LABEL
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review, Role
 
@@ -383,7 +384,8 @@ def _properties(kind: Kind, t: Table, o: Table) -> dict[str, ColumnElement]:
     d = District.__table__.alias("d")
     special = {"organisation": o.c.name, **kind.outputs(t)}
     inputs = {name: special.get(name, t.c.get(name)) for name in kind.inputs}
-    districts = select(d.c.name).where(_overlaps(d, t)).order_by(d.c.name).scalar_subquery()
+    label = literal_column(LABEL.format(d="d"))
+    districts = select(label).where(_overlaps(d, t)).order_by(label).scalar_subquery()
     return inputs | {
         "area_m2": t.c.area_m2,
         "districts": func.array(districts),
