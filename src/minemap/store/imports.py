@@ -65,11 +65,11 @@ def _may_see(reader: Principal | None):
 
 
 def _summary():
-    submitted = (select(func.count()).select_from(R).where(R.c.import_id == I.c.id)
-                 .scalar_subquery())
+    created = (select(func.count()).select_from(R).where(R.c.import_id == I.c.id)
+               .scalar_subquery())
     return select(I.c.id, I.c.at, I.c.kind, I.c.actor, O.c.name.label("organisation"),
                   I.c.file_name, I.c.file_size, I.c.file_sha256, I.c.features_read,
-                  submitted.label("records"), I.c.report
+                  created.label("records"), I.c.report
                   ).select_from(I.outerjoin(O, O.c.id == I.c.organisation_id))
 
 
