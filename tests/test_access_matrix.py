@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from minemap import accounting
 from minemap.app import create_app
 from minemap.db.engine import transaction
 from minemap.store import districts, hazards, records, releases, tokens
@@ -94,6 +95,7 @@ def stored(engine, kind: str, state: str) -> int:
         checked, _ = records.check(KINDS[kind], [feature], today=date.today(),
                                    outline=districts.outline(conn, 5000))
         [record_id] = records.create(conn, KINDS[kind], checked, actor=actor)
+        accounting.refresh(conn)  # as every writer does before it commits
     return record_id
 
 

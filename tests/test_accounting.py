@@ -314,6 +314,7 @@ def scenario(conn) -> World:
 def world(engine):
     with engine.begin() as conn:
         built = scenario(conn)
+        accounting.refresh(conn)  # as every writer does before it commits
     return built
 
 

@@ -178,7 +178,8 @@ RETURNING code, id
 
 
 def load(conn, hazards: list[Hazard], releases: list[Release]) -> None:
-    """Insert the specs (and set their ids); organisations ANAMA and HALO must exist."""
+    """Insert the specs (and set their ids) and refresh the accounting, as every writer does;
+    organisations ANAMA and HALO must exist."""
     rows = [{"code": h.code, "classification": h.classification, "hazard_types": h.hazard_types,
              "organisation": h.organisation, "recorded_on": h.recorded_on.isoformat(),
              "description": h.description, "wkt": h.geom.wkt, "review": h.review,
@@ -192,6 +193,7 @@ def load(conn, hazards: list[Hazard], releases: list[Release]) -> None:
     ids = dict(conn.execute(INSERT_RELEASES, {"rows": json.dumps(rows)}).all()) if rows else {}
     for r in releases:
         r.id = ids[r.code]
+    accounting.refresh(conn)
 
 
 def build_world(cluster, template, tmp_path) -> tuple[World, DatabaseJanitor]:

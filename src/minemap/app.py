@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from minemap import __version__, ogc
 from minemap.api import api_v1, health
 from minemap.api.problems import add_handlers
+from minemap.ogc.tiles import Cache
 from minemap.db.engine import make_engine
 from minemap.settings import Settings
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.tiles = Cache()
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag", "Location"])

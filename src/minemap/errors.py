@@ -81,6 +81,13 @@ class DatabaseUnavailable(MinemapError):
     title = "Database unavailable"
 
 
+class AccountingStale(MinemapError):
+    """Records were written without recomputing the accounting: a report would be wrong."""
+
+    status = 503
+    title = "Accounting not current"
+
+
 class SetupError(MinemapError):
     """The machine lacks something minemap needs (PostgreSQL, PostGIS, a free port...)."""
 

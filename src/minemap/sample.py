@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from minemap import accounting
 from minemap.resources import project_dir
 from minemap.store import districts, organisations
 
@@ -87,6 +88,7 @@ def load(conn: Connection, data: Path | None = None, *, if_empty: bool = False) 
     loaded = districts.count(conn) if if_empty else 0
     n_districts = loaded or load_districts(conn, data)
     if if_empty and has_records(conn):
+        accounting.refresh(conn)  # the districts, if just loaded
         return Loaded(n_districts, 0, 0)
     hazards = _features(data / "sample_polygons" / "hazards.geojson")
     releases = _features(data / "sample_polygons" / "releases.geojson")
@@ -94,4 +96,5 @@ def load(conn: Connection, data: Path | None = None, *, if_empty: bool = False) 
         organisations.ensure(conn, name)
     new_hazards = conn.execute(HAZARDS, {"features": json.dumps(hazards)}).rowcount
     new_releases = conn.execute(RELEASES, {"features": json.dumps(releases)}).rowcount
+    accounting.refresh(conn)
     return Loaded(n_districts, new_hazards, new_releases)

@@ -12,6 +12,8 @@ from itertools import islice
 
 from sqlalchemy import Connection, text
 
+from minemap.errors import AccountingStale
+
 # Cells per statement: large enough to amortise planning, small enough to bound memory.
 BATCH = 100
 # One refresh at a time: two overlapping refreshes would each delete what the other cannot
@@ -106,7 +108,7 @@ LEFT JOIN releases AS ra ON ra.id = v.release_all[2]
 """)
 
 # Per hazard touching the recomputed cells: its own remaining area (approved releases, any
-# date), the day it closed (< 1 m² left) for each review view, and its home district.
+# date), the day it closed (minemap_hazard_closed) for each review view, and its home district.
 STATUS = text(f"""
 WITH cells AS (
     SELECT c.cx, c.cy, minemap_cell_box(c.cx, c.cy) AS box
@@ -138,8 +140,10 @@ status AS (
     SELECT hazard_id,
            coalesce(sum(area_m2) FILTER (WHERE view = 'approved' AND released_on IS NULL), 0)
                AS remaining_m2,
-           min(released_on) FILTER (WHERE view = 'approved' AND left_m2 < 1) AS closed_on,
-           min(released_on) FILTER (WHERE view = 'all' AND left_m2 < 1) AS closed_on_all
+           min(released_on) FILTER (WHERE view = 'approved' AND minemap_hazard_closed(left_m2))
+               AS closed_on,
+           min(released_on) FILTER (WHERE view = 'all' AND minemap_hazard_closed(left_m2))
+               AS closed_on_all
     FROM left_after GROUP BY hazard_id
 ),
 remaining AS (
@@ -173,6 +177,31 @@ SELECT d.cx, d.cy,
 FROM dirty_cells AS d ORDER BY d.cx, d.cy
 """)
 
+# The districts that pieces of these cells lie in.
+DISTRICTS_OF = text("""
+SELECT DISTINCT p.district_id
+FROM unnest(CAST(:cx AS integer[]), CAST(:cy AS integer[])) AS c (cx, cy)
+JOIN pieces AS p ON p.cx = c.cx AND p.cy = c.cy
+WHERE p.district_id IS NOT NULL
+""")
+
+# Their remaining land, as the approved pieces give it (the districts collection's figure).
+DISTRICT_REMAINING = text("""
+INSERT INTO district_remaining (district_id, remaining_m2)
+SELECT p.district_id, sum(p.area_m2) FROM pieces AS p
+WHERE p.district_id = ANY(CAST(:districts AS integer[]))
+  AND p.hazard_on IS NOT NULL AND p.release_on IS NULL
+GROUP BY p.district_id
+ON CONFLICT (district_id) DO UPDATE SET remaining_m2 = EXCLUDED.remaining_m2
+""")
+
+NONE_REMAINING = text("""
+DELETE FROM district_remaining AS r
+WHERE r.district_id = ANY(CAST(:districts AS integer[])) AND NOT EXISTS (
+    SELECT FROM pieces AS p WHERE p.district_id = r.district_id
+    AND p.hazard_on IS NOT NULL AND p.release_on IS NULL)
+""")
+
 CLEAN = text("""
 DELETE FROM dirty_cells AS d
 USING unnest(CAST(:cx AS integer[]), CAST(:cy AS integer[])) AS c (cx, cy)
@@ -193,9 +222,28 @@ def _arrays(cells) -> dict:
     return {"cx": [c[0] for c in cells], "cy": [c[1] for c in cells]}
 
 
+def stale_cells(conn: Connection) -> int:
+    """Return how many cells the connection sees marked and not recomputed."""
+    return conn.execute(text("SELECT count(*) FROM dirty_cells")).scalar_one()
+
+
+def require_current(conn: Connection) -> None:
+    """Refuse to answer from pieces that a committed write left behind (503).
+
+    Writers refresh before they commit, so only a write outside minemap (SQL by hand)
+    leaves cells marked; a report from them would be silently wrong.
+    """
+    if stale := stale_cells(conn):
+        raise AccountingStale(f"{stale:,} grid cells were written and not recomputed; run "
+                              "`minemap accounting refresh`")
+
+
 def refresh(conn: Connection) -> int:
-    """Recompute the pieces of the dirty cells and the hazards on them; return how many cells."""
-    # Reports call this too: when nothing is dirty, return without taking the lock.
+    """Recompute the pieces of the dirty cells, the hazards and districts on them.
+
+    Every writer calls this in its own transaction before it commits, so that readers find
+    the accounting current; returns how many cells it recomputed.
+    """
     if not conn.execute(text("SELECT EXISTS (SELECT FROM dirty_cells)")).scalar_one():
         return 0
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
@@ -205,6 +253,7 @@ def refresh(conn: Connection) -> int:
     conn.execute(text("SELECT set_config('jit', 'off', true)"))
     cells = conn.execute(DIRTY).all()
     busy = [(c.cx, c.cy) for c in cells if c.busy]
+    districts = set(conn.execute(DISTRICTS_OF, _arrays(busy)).scalars())
     batches, added = iter(busy), 0
     while batch := list(islice(batches, BATCH)):
         added += conn.execute(BUILD, _arrays(batch)).rowcount
@@ -215,6 +264,9 @@ def refresh(conn: Connection) -> int:
     if busy:
         conn.execute(STATUS, _arrays(busy))
         conn.execute(RELEASE_HOMES, _arrays(busy))
+        districts |= set(conn.execute(DISTRICTS_OF, _arrays(busy)).scalars())
+        conn.execute(DISTRICT_REMAINING, {"districts": sorted(districts)})
+        conn.execute(NONE_REMAINING, {"districts": sorted(districts)})
     conn.execute(CLEAN, _arrays(cells))
     conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
     return len(cells)
@@ -223,4 +275,6 @@ def refresh(conn: Connection) -> int:
 def rebuild(conn: Connection) -> int:
     """Mark every cell with records or pieces dirty and recompute them all; return how many."""
     conn.execute(MARK_ALL)
+    # New pieces have new ids: what was read before (ETags, cached tiles) no longer holds.
+    conn.execute(text("UPDATE data_version SET version = version + 1"))
     return refresh(conn)

@@ -35,7 +35,7 @@ import math
 
 from sqlalchemy import Connection, text
 
-from minemap.accounting.pieces import refresh
+from minemap.accounting.pieces import require_current
 from minemap.errors import InvalidInput
 from minemap.store.baselines import as_km2
 from minemap.store.districts import LABEL, require_loaded
@@ -187,7 +187,7 @@ def _rows(conn: Connection, *, as_of: dt.date, national_date: dt.date,
           include_submitted: bool) -> list[dict]:
     """Return one row per unit and one for land outside them, every area in whole m²."""
     require_loaded(conn)
-    refresh(conn)
+    require_current(conn)
     view = VIEWS[include_submitted]
     params = {"as_of": as_of, "national_date": national_date, "year_ago": year_before(as_of),
               "reviews": view["reviews"]}
@@ -326,7 +326,7 @@ def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
     if start > end:
         raise InvalidInput(f"start {start} is after end {end}")
     require_loaded(conn)
-    refresh(conn)
+    require_current(conn)
     params = {"start": start, "end": end, "unit": interval, "step": STEPS[interval]}
     rows = []
     sql = text(_timeseries_sql(VIEWS[include_submitted], interval))

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from minemap.db.engine import transaction
 from minemap.db.models import MAX_ID
@@ -20,9 +20,20 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
-    """One transaction per request: committed after the handler, rolled back on any error."""
+# Methods that only read (RFC 9110 safe methods).
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_connection(request: Request, engine: Annotated[Engine, Depends(get_engine)]
+                   ) -> Iterator[Connection]:
+    """One transaction per request: committed after the handler, rolled back on any error.
+
+    A read runs read-only, in one snapshot: the database refuses any write it would make,
+    and the data version it reads goes with the data it serves.
+    """
     with transaction(engine) as conn:
+        if request.method in SAFE:
+            conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         yield conn
 
 

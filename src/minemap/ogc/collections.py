@@ -62,8 +62,7 @@ class Collection:
     temporal: str | None  # the field `datetime` selects on
     tile_fields: tuple[str, ...]  # each feature's attributes in detailed tiles
     tile_groups: tuple[str, ...] | None  # low zooms: coverage per group; None: simplified features
-    accounted: bool = False  # derived fields: accounting.refresh() first
-    prepare: str | None = None  # SQL run (after refresh) before the source is read
+    accounted: bool = False  # derived from the accounting, which must be current
     source_with_submitted: str = ""  # the source counting submitted records too
     submitted: bool = False  # whether this is that view (never cached, never public)
 
@@ -73,7 +72,7 @@ class Collection:
         return f"{self.id}+submitted" if self.submitted else self.id
 
     def with_submitted(self) -> "Collection":
-        return replace(self, source=self.source_with_submitted, prepare=None, submitted=True)
+        return replace(self, source=self.source_with_submitted, submitted=True)
 
     @cached_property
     def field(self) -> dict[str, Field]:
@@ -96,7 +95,7 @@ def _hazards(reviews: str) -> str:
 SELECT h.id, h.geom, h.code, CAST(h.classification AS text) AS classification,
        CAST(h.hazard_types AS text[]) AS hazard_types, o.name AS organisation, h.recorded_on,
        h.description, h.area_m2, coalesce(h.remaining_m2, h.area_m2) AS remaining_m2,
-       CASE WHEN h.remaining_m2 < 1 THEN 'closed' ELSE 'active' END AS status,
+       minemap_hazard_status(h.remaining_m2) AS status,
        d.name AS district, CAST(h.review AS text) AS review
 FROM hazards AS h
 JOIN organisations AS o ON o.id = h.organisation_id
@@ -195,8 +194,7 @@ DISTRICTS = Collection(
     description="First-level administrative units of Azerbaijan, with the hazardous land "
                 "that remains in each.",
     source=DISTRICT_COLUMNS + """
-LEFT JOIN district_remaining AS r
-       ON r.district_id = d.id AND r.version = (SELECT version FROM data_version)""",
+LEFT JOIN district_remaining AS r ON r.district_id = d.id""",
     # Reviewers are few: their view sums the pieces on each request.
     source_with_submitted=DISTRICT_COLUMNS + """
 LEFT JOIN (SELECT district_id, sum(area_m2) AS remaining_m2 FROM pieces
@@ -216,17 +214,6 @@ LEFT JOIN (SELECT district_id, sum(area_m2) AS remaining_m2 FROM pieces
     tile_fields=("name", "iso_3166_2", "kind", "region"),
     tile_groups=None,
     accounted=True,
-    # The sums at the current version, once per version (see migrations/sql/0003_ogc.sql).
-    prepare="""
-WITH current AS (SELECT version FROM data_version),
-stale AS (DELETE FROM district_remaining WHERE version < (SELECT version FROM current))
-INSERT INTO district_remaining (version, district_id, remaining_m2)
-SELECT c.version, p.district_id, sum(p.area_m2)
-FROM current AS c, pieces AS p
-WHERE p.hazard_on IS NOT NULL AND p.release_on IS NULL AND p.district_id IS NOT NULL
-  AND NOT EXISTS (SELECT FROM district_remaining AS r WHERE r.version = c.version)
-GROUP BY c.version, p.district_id
-ON CONFLICT DO NOTHING""",
 )
 
 REMAINING = Collection(

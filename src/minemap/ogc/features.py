@@ -60,12 +60,10 @@ def begin(conn: Connection) -> int:
         "SELECT version FROM data_version, set_config('jit', 'off', true)")).scalar_one()
 
 
-def prepare(conn: Connection, collection: Collection) -> None:
-    """Bring what the collection derives from up to date (the accounting pieces, sums)."""
+def require_current(conn: Connection, collection: Collection) -> None:
+    """Refuse to serve what the collection derives from the accounting if it is not current."""
     if collection.accounted:
-        accounting.refresh(conn)
-    if collection.prepare:
-        conn.execute(text(collection.prepare))
+        accounting.require_current(conn)
 
 
 def where(collection: Collection, query: ItemsQuery) -> ColumnElement:

@@ -199,7 +199,7 @@ def describe(request: Request, conn, source: Collection, version: int) -> dict:
 
 
 def _extent(conn, source: Collection) -> features.Extent:
-    features.prepare(conn, source)
+    features.require_current(conn, source)
     return features.extent(conn, source)
 
 
@@ -255,7 +255,7 @@ def items(request: Request, source: SourceDep, query: Annotated[ItemsQuery, Depe
                       **{"Content-Crs": crs_.header(query.crs)})
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    features.prepare(conn, source)
+    features.require_current(conn, source)
     matched = None if query.selects else memo(request).get(
         (version, source.key, "count"), lambda: features.count(conn, source))
     found = features.page(conn, source, query, matched=matched)
@@ -317,7 +317,7 @@ def item(request: Request, source: SourceDep, feature_id: str, conn: ConnectionD
                       **{"Content-Crs": crs_.header(output)})
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    features.prepare(conn, source)
+    features.require_current(conn, source)
     # Only ASCII digits within the bigint range can be an id ('²' is a digit to Python).
     known = feature_id.isascii() and feature_id.isdigit() and 0 < int(feature_id) <= MAX_ID
     found = features.one(conn, source, int(feature_id), output) if known else None
@@ -389,5 +389,5 @@ def tile(request: Request, source: SourceDep, z: int, y: int, x: int, conn: Conn
     headers = caching(request, settings, etag(request, version, False))
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    data = tiles.tile(conn, source, z, x, y)
+    data = tiles.tile(conn, source, z, x, y, version=version, cache=request.app.state.tiles)
     return Response(data, media_type=tiles.MVT, headers=headers)

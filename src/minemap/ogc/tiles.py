@@ -4,14 +4,17 @@ From DETAIL_ZOOM on, every feature touching the tile is in it with its id and at
 Below, a tile may hold tens of thousands of small polygons, more than any tile should carry,
 yet none may be dropped: small features are drawn instead as the pixels they cover, merged
 per group of attributes (a map styles by those) with the count of features in each group;
-districts are simplified to a quarter pixel. These tiles take long enough to draw that they
-are kept in `tile_cache`, whose rows the triggers in migrations/sql/ drop on writes.
+districts are simplified to a quarter pixel. These tiles take long enough to draw that each
+server process keeps them (`Cache`) under the data version they were drawn at.
 """
 
+import threading
+
+from cachetools import LRUCache
 from sqlalchemy import Connection, text
 
 from minemap.ogc.collections import Collection
-from minemap.ogc.features import prepare
+from minemap.ogc.features import require_current
 
 TILE_MATRIX_SET = "WebMercatorQuad"
 TILE_MATRIX_SET_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -143,31 +146,46 @@ def draw(conn: Connection, collection: Collection, z: int, x: int, y: int) -> by
     return bytes(data.scalar_one() or b"")
 
 
-def tile(conn: Connection, collection: Collection, z: int, x: int, y: int) -> bytes:
-    """Return the tile (z, x, y) of the collection, from the cache when it holds it."""
-    prepare(conn, collection)
+class Cache:
+    """The low-zoom tiles this process drew, each under the data version it was drawn at.
+
+    Every write bumps the version (migrations/sql/0008_reads_never_write.sql), so a tile is
+    served from here only while nothing it was drawn from has changed; reading fills it
+    without writing to the database. Bounded by the bytes it holds, least recently used out.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self._tiles = LRUCache(maxsize=max_bytes, getsizeof=lambda entry: len(entry[1]) + 64)
+        self._lock = threading.Lock()  # handlers run in a thread pool
+
+    def get(self, key: tuple, version: int) -> bytes | None:
+        with self._lock:
+            found = self._tiles.get(key)
+        return found[1] if found is not None and found[0] == version else None
+
+    def put(self, key: tuple, version: int, data: bytes) -> None:
+        with self._lock:
+            self._tiles[key] = (version, data)
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._tiles
+
+
+def tile(conn: Connection, collection: Collection, z: int, x: int, y: int, *, version: int,
+         cache: Cache) -> bytes:
+    """Return the tile (z, x, y) of the collection at data `version`, from `cache` if there.
+
+    The caller reads `version` in the same snapshot as the tile is drawn from.
+    """
+    require_current(conn, collection)
     if z >= DETAIL_ZOOM or collection.submitted:  # reviewers' views are not cached
         return draw(conn, collection, z, x, y)
-    key = {"c": collection.id, "z": z, "x": x, "y": y}
-    cached = conn.execute(text(
-        "SELECT mvt FROM tile_cache WHERE collection = :c AND z = :z AND x = :x AND y = :y"),
-        key).scalar_one_or_none()
-    if cached is not None:
-        return bytes(cached)
-    # A writer bumps data_version before its triggers drop cached tiles, and holds the row
-    # until it commits. Holding it shared while drawing means no write commits between what
-    # this tile is drawn from and its caching; when a writer holds it, draw without caching.
-    free = conn.execute(text(
-        "SELECT true FROM data_version FOR SHARE SKIP LOCKED")).scalar_one_or_none()
-    if free:
-        prepare(conn, collection)  # what a writer committed before the lock
-    data = draw(conn, collection, z, x, y)
-    if free and data:
-        conn.execute(text("""
-            INSERT INTO tile_cache (collection, z, x, y, bounds, mvt)
-            VALUES (:c, :z, :x, :y,
-                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326), :mvt)
-            ON CONFLICT DO NOTHING"""), {**key, "margin": BUFFER / EXTENT, "mvt": data})
+    key = (collection.id, z, x, y)
+    data = cache.get(key, version)
+    if data is None:
+        data = draw(conn, collection, z, x, y)
+        cache.put(key, version, data)
     return data
 
 

@@ -1,18 +1,18 @@
 """Describe hazard areas to store/records.py: SHA/CHA codes, remaining area and status."""
 
-from sqlalchemy import ARRAY, Table, Text, case, cast
+from sqlalchemy import ARRAY, Table, Text, cast, func
 
 from minemap.db.models import Hazard
 from minemap.store.records import Kind
 
-# A hazard is closed once less than 1 m² of it remains unreleased (CONTRACT §4);
-# accounting.refresh() keeps remaining_m2 current.
-CLOSED_BELOW_M2 = 1.0
-
 
 def status(t: Table):
-    """Return the SQL expression of a hazard's status: 'active' or 'closed'."""
-    return case((t.c.remaining_m2 < CLOSED_BELOW_M2, "closed"), else_="active")
+    """Return the SQL expression of a hazard's status: 'active' or 'closed'.
+
+    The rule (closed below 1 m² unreleased) is the SQL function of migration 0008;
+    accounting.refresh() keeps remaining_m2 current.
+    """
+    return func.minemap_hazard_status(t.c.remaining_m2)
 
 
 def _outputs(t: Table) -> dict:
