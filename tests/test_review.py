@@ -16,6 +16,7 @@ import pytest
 from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
 
+from minemap import accounting
 from minemap.db.engine import transaction
 from minemap.store import districts, tokens
 from minemap.vocab import Role
@@ -74,6 +75,7 @@ def load_aghdam(engine, tmp_path: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [AGHDAM_FEATURE]}))
     with transaction(engine) as conn:
         districts.load(conn, path)
+        accounting.refresh(conn)  # as `minemap districts load` does
 
 
 def count(engine, table: str) -> int:

@@ -7,7 +7,7 @@ import typer
 
 from minemap.cli.common import app, out, private_cluster, reports_errors, settings_of
 from minemap.db import migrate
-from minemap.db.engine import make_engine
+from minemap.db.engine import make_engine, transaction
 
 db_app = typer.Typer(help="The database: private cluster and migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -55,8 +55,16 @@ def db_stop(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 @reports_errors
 def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
-    """Apply the migrations up to REVISION (default: the newest)."""
-    migrate.upgrade(make_engine(settings_of(ctx)), revision)
+    """Apply the migrations up to REVISION (default: the newest), then bring the accounting
+    up to date (what was written before revision 0008 may not be)."""
+    from minemap import accounting
+
+    engine = make_engine(settings_of(ctx))
+    migrate.upgrade(engine, revision)
+    current, head = migrate.status(engine)
+    if current == head:
+        with transaction(engine) as conn:
+            accounting.refresh(conn)
     db_status(ctx)
 
 
