@@ -27,6 +27,7 @@ def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[C
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 # "function" scope: the transaction commits before the response leaves, so a client never
 # hears 201 about a write that then fails to commit, nor reads before it is visible.
 ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
