@@ -58,6 +58,11 @@ def check(feature, kind="hazards", outline=OUTLINE, **kwargs):
     return check_feature(kind, 7, feature, today=TODAY, outline=outline, **kwargs)
 
 
+def as_read(features):
+    """Copies of `features` as geo.read gives them to check_features: shapely geometries."""
+    return [{**f, "geometry": shape(f["geometry"])} for f in copy.deepcopy(features)]
+
+
 def independent_area(geom) -> float:
     """Geodesic area from pyproj alone: |exterior| − |holes| per polygon."""
     total = 0.0
@@ -343,7 +348,8 @@ def test_too_many_vertices():
     assert codes(checked) == ["too_many_vertices"]
     assert "100,001 vertices, more than 100,000" in checked.problems[0].reason
     assert check(hazard(limit)).problems == []
-    _, problems, _ = check_features("hazards", [hazard(over, code="A"), hazard(limit, code="B")],
+    _, problems, _ = check_features("hazards", as_read([hazard(over, code="A"),
+                                                        hazard(limit, code="B")]),
                                     today=TODAY, outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(0, "too_many_vertices")]
 
@@ -481,15 +487,17 @@ def test_overlapping_parts_of_a_multipolygon_count_as_self_intersection():
 def test_duplicate_codes_within_a_batch_name_both_features():
     features = [hazard(code="H-1"), hazard(square(LON + 0.1), code="H-2"),
                 hazard(square(LON + 0.2), code="H-1")]
-    records, problems, _ = check_features("hazards", features, today=TODAY, outline=OUTLINE)
+    records, problems, _ = check_features("hazards", as_read(features), today=TODAY,
+                                          outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(2, "duplicate_code")]
     assert "code 'H-1' is used by features 0 and 2" in problems[0].reason
     assert len(records) == 2
-    _, problems, _ = check_features("hazards", features[:2], today=TODAY, outline=OUTLINE)
+    _, problems, _ = check_features("hazards", as_read(features[:2]), today=TODAY,
+                                    outline=OUTLINE)
     assert problems == []
 
 
-@pytest.mark.parametrize("with_z", [False, True])  # mixed dimensions take the slower path
+@pytest.mark.parametrize("with_z", [False, True])  # a 3D polygon is flattened as a single one
 def test_a_batch_agrees_with_single_checks(with_z):
     loop = [[LON, LAT], [LON + 0.1, LAT], [LON + 0.1, LAT + 0.1], [LON + 0.0505, LAT + 0.1],
             [LON + 0.0495, LAT + 0.1005], [LON + 0.0505, LAT + 0.1005], [LON + 0.0495, LAT + 0.1],
@@ -503,7 +511,8 @@ def test_a_batch_agrees_with_single_checks(with_z):
         geometries.append({"type": "Polygon",
                            "coordinates": [[c + [5] for c in square()["coordinates"][0]]]})
     features = [hazard(g, code=f"H-{i}") for i, g in enumerate(geometries)]
-    records, problems, warnings = check_features("hazards", copy.deepcopy(features), today=TODAY, outline=OUTLINE)
+    records, problems, warnings = check_features("hazards", as_read(features), today=TODAY,
+                                                 outline=OUTLINE)
     singles = [check_feature("hazards", i, f, today=TODAY, outline=OUTLINE) for i, f in enumerate(features)]
     assert problems == [] and warnings == [w for s in singles for w in s.warnings]
     for record, single in zip(records, singles, strict=True):
@@ -518,7 +527,7 @@ def test_a_batch_locates_features_as_single_checks_do():
     swapped = {"type": "Polygon", "coordinates": [[[y, x] for x, y in square()["coordinates"][0]]]}
     geometries = [swapped, square(37.6, 55.7), square(), square(LON + 3.05)]  # last: in the Caspian
     features = [hazard(g, code=f"H-{i}") for i, g in enumerate(geometries)]
-    _, problems, _ = check_features("hazards", features, today=TODAY, outline=OUTLINE)
+    _, problems, _ = check_features("hazards", as_read(features), today=TODAY, outline=OUTLINE)
     singles = [p for i, f in enumerate(features)
                for p in check_feature("hazards", i, f, today=TODAY, outline=OUTLINE).problems]
     assert problems == singles
@@ -530,7 +539,8 @@ def test_a_batch_collects_every_problem_and_merges_unknown_property_warnings():
     features = [hazard(code=f"H-{i}", OBJECTID=i) for i in range(3)]
     features[1]["geometry"] = {"type": "Point", "coordinates": [LON, LAT]}
     features[2]["properties"]["classification"] = "XYZ"
-    records, problems, warnings = check_features("hazards", features, today=TODAY, outline=OUTLINE)
+    records, problems, warnings = check_features("hazards", as_read(features), today=TODAY,
+                                                 outline=OUTLINE)
     assert [(p.index, p.code) for p in problems] == [(1, "not_polygon"), (2, "invalid_enum")]
     assert len(records) == 1
     assert [(w.index, w.code) for w in warnings] == [(0, "unknown_property")]

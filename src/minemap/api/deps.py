@@ -38,6 +38,7 @@ def get_connection(request: Request, engine: Annotated[Engine, Depends(get_engin
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 # "function" scope: the transaction commits before the response leaves, so a client never
 # hears 201 about a write that then fails to commit, nor reads before it is visible.
 ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]

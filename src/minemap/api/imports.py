@@ -1,5 +1,9 @@
 """/api/v1/imports: a field file streamed to disk, imported all or nothing, recorded, and
-reviewed as a whole."""
+reviewed as a whole.
+
+An upload may take minutes. Its import runs in a transaction of its own, opened once the
+file is on disk, so that no connection idles in a transaction while the body arrives.
+"""
 
 import tempfile
 from functools import partial
@@ -12,12 +16,14 @@ from pydantic import BaseModel, Field
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from minemap import accounting, imports
-from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
-from minemap.api.deps import ConnectionDep, SettingsDep, path_id
+from minemap.api.auth import Reader, Reviewer, Uploader
+from minemap.api.deps import ConnectionDep, EngineDep, SettingsDep, path_id
 from minemap.api.schemas import ReviewIn
+from minemap.db.engine import transaction
 from minemap.db.models import MAX_ID
 from minemap.store import imports as recorded
 from minemap.errors import InvalidInput, PayloadTooLarge, Problem
@@ -184,6 +190,12 @@ async def receive(request: Request, folder: Path, limit: int) -> Form:
     return form
 
 
+def _import(engine: Engine, path: Path, **options) -> dict:
+    """Run imports.run in one transaction: committed when it returns, rolled back if it raises."""
+    with transaction(engine) as conn:
+        return imports.run(conn, path, **options)
+
+
 def _flag(text: str | None) -> bool:
     value = (text or "").lower()
     if value not in TRUE | FALSE:
@@ -198,7 +210,7 @@ def _flag(text: str | None) -> bool:
                         413: {"description": "Larger than MINEMAP_MAX_UPLOAD_MB"},
                         422: {"description": "Rejected: `errors` names each feature's "
                                              "problems, and nothing was stored"}})
-async def create_import(request: Request, actor: CurrentPrincipal, conn: ConnectionDep,
+async def create_import(request: Request, actor: Uploader, engine: EngineDep,
                         settings: SettingsDep) -> JSONResponse:
     with tempfile.TemporaryDirectory(prefix="minemap-upload-") as folder:
         form = await receive(request, Path(folder), settings.max_upload_mb * MB)
@@ -212,7 +224,7 @@ async def create_import(request: Request, actor: CurrentPrincipal, conn: Connect
         dry_run = _flag(fields.get("dry_run"))
         # Reading and checking take seconds: off the event loop.
         report = await run_in_threadpool(partial(
-            imports.run, conn, form.path, kind=fields["kind"], actor=actor,
+            _import, engine, form.path, kind=fields["kind"], actor=actor,
             organisation=fields.get("organisation") or None, dry_run=dry_run,
             crs=fields.get("crs") or None, layer=fields.get("layer") or None, name=form.name,
             border_m=settings.border_tolerance_m))

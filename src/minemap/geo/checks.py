@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from minemap.errors import Problem
 from minemap.geo.fields import FIELDS, Bad, check_properties
 from minemap.geo.outline import Outline
-from minemap.geo.shapes import assemble, batches, from_geojson, polygons_of
+from minemap.geo.shapes import batches, from_geojson, polygons_of
 
 Kind = Literal["hazards", "releases"]
 
@@ -228,13 +228,15 @@ def check_feature(kind: Kind, index: int, feature: dict, *, today: date, outline
 
 
 def screen(geometries: list, outline: Outline) -> list[Screened | None]:
-    """Settle at once each geometry that is well formed and valid: normalised, or located.
+    """Settle at once each shapely geometry that is valid: normalised, or located.
 
     Vectorised shapely calls decide the common cases (a valid polygon inside the country, or
     a whole file swapped or elsewhere); None leaves a geometry to check_geometry, which names
-    its problems or repairs it. The outcomes are those check_geometry would give.
+    its problems or repairs it. The outcomes are those check_geometry would give. Anything
+    but a shapely geometry (a GeoJSON dict: files are read as shapely) is left to it too.
     """
-    geoms = assemble(geometries)
+    geoms = np.full(len(geometries), None, dtype=object)
+    geoms[:] = [g if isinstance(g, BaseGeometry) else None for g in geometries]
     kinds = shapely.get_type_id(geoms)
     polygonal = (kinds == _POLYGON) | (kinds == _MULTIPOLYGON)
     todo = np.flatnonzero(polygonal & ~shapely.is_empty(geoms))

@@ -8,14 +8,15 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import geopandas as gpd
 import numpy as np
 import pyogrio
 import pyogrio.errors
-import pyogrio.raw
 import pyproj
 import shapely
 
 from minemap.errors import InvalidInput, PayloadTooLarge, Problem
+from minemap.geo.shapes import batches
 
 MB = 1024 * 1024
 FORMATS = "GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, FlatGeobuf or CSV with a WKT column"
@@ -28,7 +29,6 @@ KML_STRUCTURE = frozenset({"id", "timestamp", "begin", "end", "altitudemode", "t
                            "extrude", "visibility", "draworder", "icon", "snippet"})
 MAX_MEMBERS = 10_000
 RATIO_FLOOR_MB = 10  # below this, a high compression ratio is harmless (blank DBF padding)
-CHUNK = 5_000  # features reprojected at a time
 LISTED = 100  # problems listed one by one; the detail gives the full count
 
 WGS84 = pyproj.CRS("EPSG:4326")
@@ -326,29 +326,17 @@ def _transformer(crs: pyproj.CRS, shown: str) -> pyproj.Transformer | None:
                                       "longitude/latitude") from None
 
 
-def _geometries(wkb: np.ndarray, crs: pyproj.CRS, limits: Limits, shown: str) -> np.ndarray:
-    """Return the WKB as lon/lat shapely geometries, freeing the WKB as it goes."""
+def _lon_lat(geoms: np.ndarray, crs: pyproj.CRS, shown: str) -> None:
+    """Reproject the geometries to lon/lat in place, a million coordinates at a time."""
     transformer = _transformer(crs, shown)
-    geoms = np.full(len(wkb), None, dtype=object)
-    over: list[tuple[int, int]] = []
-    # In slices, so that the temporary coordinate arrays stay small whatever the file's size.
-    for start in range(0, len(wkb), CHUNK):
-        part = shapely.from_wkb(wkb[start:start + CHUNK], on_invalid="ignore")
-        wkb[start:start + CHUNK] = None
-        counts = shapely.get_num_coordinates(part)
-        over += [(start + int(i), int(counts[i]))
-                 for i in np.flatnonzero(counts > limits.max_vertices)]
-        if over:
-            continue  # the file is refused: no point reprojecting the rest
-        geoms[start:start + CHUNK] = part if transformer is None else shapely.transform(
-            part, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-    if over:
-        problems = [Problem(index, "too_many_vertices", f"geometry has {count:,} vertices, "
-                                                        f"more than {limits.max_vertices:,}")
-                    for index, count in over[:LISTED]]
-        raise InvalidInput(f"{shown}: {len(over):,} features have more than "
-                           f"{limits.max_vertices:,} vertices; simplify them", problems=problems)
-    return geoms
+    if transformer is None:
+        return
+    # Not GeoSeries.to_crs, which holds the old and the new geometries and every coordinate
+    # at once (a 200 MB file in UTM then peaks 650 MB higher): a batch at a time, each
+    # replaced geometry is let go.
+    for run in batches(geoms):
+        geoms[run] = shapely.transform(geoms[run], lambda xy: np.column_stack(
+            transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
@@ -364,19 +352,29 @@ def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
     if info["features"] > limits.max_features:
         raise _too_many(layer, f"{info['features']:,}", limits)
     crs = _source_crs(info, override, layer)
-    meta, _, wkb, columns = _gdal(pyogrio.raw.read, layer.file, layer.shown, layer=name,
-                                  force_2d=True, datetime_as_string=True,
-                                  max_features=limits.max_features + 1)
-    if wkb is None:
+    frame = _gdal(pyogrio.read_dataframe, layer.file, layer.shown, layer=name, force_2d=True,
+                  datetime_as_string=True, on_invalid="ignore",
+                  max_features=limits.max_features + 1)
+    if not isinstance(frame, gpd.GeoDataFrame):
         wanted = (f"; name a column {', '.join(GEOMETRY_COLUMNS)} and fill it with WKT"
                   if info["driver"] == "CSV" else "")
         raise _invalid("no_geometry", f"{layer.shown} has no geometry column{wanted}")
-    if len(wkb) > limits.max_features:
+    if len(frame) > limits.max_features:
         raise _too_many(layer, "more", limits)
-    geoms = _geometries(wkb, crs or WGS84, limits, layer.shown)
-    del wkb
+    counts = frame.geometry.count_coordinates().to_numpy()
+    over = np.flatnonzero(counts > limits.max_vertices)
+    if len(over):  # refused before anything is reprojected
+        problems = [Problem(int(index), "too_many_vertices",
+                            f"geometry has {counts[index]:,} vertices, more than "
+                            f"{limits.max_vertices:,}") for index in over[:LISTED]]
+        raise InvalidInput(f"{layer.shown}: {len(over):,} features have more than "
+                           f"{limits.max_vertices:,} vertices; simplify them", problems=problems)
+    geoms = frame.geometry.to_numpy()
+    frame = frame.drop(columns=frame.geometry.name)
+    _lon_lat(geoms, crs or WGS84, layer.shown)
     warnings = [] if crs is not None else [_assume(geoms, layer)]
-    names, values = _properties(meta, columns, info["driver"], layer.shown)
+    names, values = _properties(frame, info, layer.shown)
+    del frame
     features = [{"type": "Feature", "geometry": geom, "properties": dict(zip(names, row))}
                 for geom, row in zip(geoms.tolist(), zip(*values) if values else
                                      ((),) * len(geoms))]
@@ -406,14 +404,15 @@ def _too_many(layer: _Layer, count: str, limits: Limits) -> PayloadTooLarge:
                                            f"{limits.max_features:,}; split it into several files")
 
 
-def _properties(meta: dict, columns, driver: str, shown: str) -> tuple[list[str], list[list]]:
-    """Return the lower-cased names and the plain Python values of the columns worth keeping."""
+def _properties(frame, info: dict, shown: str) -> tuple[list[str], list[list]]:
+    """Return the lower-cased names and the plain Python values of the frame's columns worth
+    keeping, converted by their OGR types (`info`, from pyogrio.read_info)."""
+    types = dict(zip(info["fields"], zip(info["ogr_types"], info["ogr_subtypes"])))
     names, values, original = [], [], {}
-    for name, column, ogr_type, subtype in zip(meta["fields"], columns, meta["ogr_types"],
-                                               meta["ogr_subtypes"]):
+    for name, column in frame.items():
         key = str(name).lower()
-        plain = _plain_column(column, ogr_type, subtype)
-        if driver in ("KML", "LIBKML") and (key in KML_STRUCTURE or (
+        plain = _plain_column(column.to_numpy(), *types[name])
+        if info["driver"] in ("KML", "LIBKML") and (key in KML_STRUCTURE or (
                 key in ("name", "description") and all(v in (None, "") for v in plain))):
             continue
         if key in original:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from minemap.geo.fields import Bad
@@ -77,74 +77,6 @@ def polygons_of(geom: BaseGeometry, *, strict: bool = True) -> MultiPolygon:
             raise Bad("not_polygon", f"geometry is a GeometryCollection holding a "
                                      f"{part.geom_type}, not only polygons")
     return MultiPolygon([part for part in parts if not part.is_empty])
-
-
-def _one_by_one(geometry) -> BaseGeometry | None:
-    if isinstance(geometry, BaseGeometry):
-        return geometry
-    if isinstance(geometry, dict) and geometry.get("type") in ("Polygon", "MultiPolygon"):
-        try:
-            return shape(geometry)
-        except Exception:  # whatever it is, check_geometry names it
-            return None
-    return None
-
-
-def assemble(geometries: list) -> np.ndarray:
-    """Build the plainly well-formed GeoJSON (Multi)Polygons in a few vectorised calls.
-
-    Plainly well-formed: closed rings of at least 4 positions, all of one dimension. The result
-    holds shapely geometries (as given, or built: a Polygon for a single part) and None for
-    everything else, which check_geometry examines to name what is wrong.
-    """
-    built = np.full(len(geometries), None, dtype=object)
-    positions, ring_sizes, ring_polygon, polygon_feature, taken = [], [], [], [], []
-    for index, geometry in enumerate(geometries):
-        if isinstance(geometry, BaseGeometry):
-            built[index] = geometry
-            continue
-        if not isinstance(geometry, dict):
-            continue
-        coords = geometry.get("coordinates")
-        kind = geometry.get("type")
-        polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else None
-        if not (isinstance(polygons, list) and polygons and all(
-                isinstance(rings, list) and rings and all(
-                    isinstance(ring, list) and len(ring) >= 4 and ring[0] == ring[-1]
-                    for ring in rings) for rings in polygons)):
-            continue
-        for rings in polygons:
-            for ring in rings:
-                positions.extend(ring)
-                ring_sizes.append(len(ring))
-                ring_polygon.append(len(polygon_feature))
-            polygon_feature.append(len(taken))
-        taken.append(index)
-    if not taken:
-        return built
-    try:
-        xy = np.asarray(positions, dtype=float)
-    except (TypeError, ValueError):
-        xy = None
-    if xy is None or xy.ndim != 2 or xy.shape[1] < 2:  # ragged or not numbers: one by one
-        built[:] = [_one_by_one(geometry) for geometry in geometries]
-        return built
-    with np.errstate(invalid="ignore"):  # NaN positions: check_geometry will name them
-        rings = shapely.linearrings(xy[:, :2],
-                                    indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
-        polygons = shapely.polygons(rings, indices=ring_polygon)
-    # Most features hold one polygon: take it as it is, since multipolygons() with indices
-    # takes longer than all the rest of this function.
-    owner = np.asarray(polygon_feature)
-    parts = np.bincount(owner)
-    result = polygons[np.cumsum(parts) - parts]
-    several = parts > 1
-    if several.any():
-        mine = several[owner]
-        compact = np.unique(owner[mine], return_inverse=True)[1]
-        result[several] = shapely.multipolygons(polygons[mine], indices=compact)
-    built[taken] = result
-    return built
 
 
 def batches(geoms: np.ndarray, coordinates: int = 1_000_000) -> Iterator[slice]:
