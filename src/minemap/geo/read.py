@@ -1,12 +1,8 @@
 """Read a field file as features in lon/lat, refusing whatever cannot be read safely."""
 
 import re
-import stat
-import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,10 +12,9 @@ import pyproj
 import shapely
 
 from minemap.errors import InvalidInput, PayloadTooLarge, Problem
+from minemap.geo.archives import FORMATS, invalid, sniff, too_large, unpacked
 from minemap.geo.shapes import batches
 
-MB = 1024 * 1024
-FORMATS = "GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, FlatGeobuf or CSV with a WKT column"
 DRIVERS = frozenset({"GeoJSON", "ESRI Shapefile", "GPKG", "KML", "LIBKML", "FlatGeobuf", "CSV"})
 DATASET_SUFFIXES = frozenset({".geojson", ".json", ".shp", ".gpkg", ".kml", ".fgb", ".csv"})
 GEOMETRY_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
@@ -27,19 +22,13 @@ CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": ",".join(GEOMETRY_COLUMNS), "KEEP_GEOM_COL
 # Fields LIBKML makes of the KML structure itself, not of the user's data.
 KML_STRUCTURE = frozenset({"id", "timestamp", "begin", "end", "altitudemode", "tessellate",
                            "extrude", "visibility", "draworder", "icon", "snippet"})
-MAX_MEMBERS = 10_000
-RATIO_FLOOR_MB = 10  # below this, a high compression ratio is harmless (blank DBF padding)
 LISTED = 100  # problems listed one by one; the detail gives the full count
 
 WGS84 = pyproj.CRS("EPSG:4326")
-_LABELS = {".geojson": "GeoJSON file", ".json": "GeoJSON file", ".gpkg": "GeoPackage",
-           ".zip": "zip archive", ".kmz": "KMZ archive", ".kml": "KML file",
-           ".fgb": "FlatGeobuf file", ".shp": "shapefile", ".csv": "CSV file"}
 _GDAL_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FieldError, pyogrio.errors.FeatureError,
                 pyogrio.errors.GeometryError, pyogrio.errors.CRSError)
 _NO_POLYGONS = re.compile(r"(Multi)?(Point|LineString|CircularString|CompoundCurve|Curve)\b")
-_KML_ROOT = re.compile(rb"(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<kml[\s>]", re.DOTALL)
 _DATE_TEXT = re.compile(r"(\d{4})[/-](\d{2})[/-](\d{2})(?:[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?))?")
 
 
@@ -72,14 +61,6 @@ class _Layer:
     shown: str  # the file as the user knows it
 
 
-def _invalid(code: str, reason: str) -> InvalidInput:
-    return InvalidInput(reason, problems=[Problem(None, code, reason)])
-
-
-def _too_large(code: str, reason: str) -> PayloadTooLarge:
-    return PayloadTooLarge(reason, problems=[Problem(None, code, reason)])
-
-
 def read_features(path: Path, *, crs: str | None = None, layer: str | None = None,
                   limits: Limits = Limits()) -> ReadResult:
     """Read every feature of a field file, reprojected to lon/lat; all of them or an error.
@@ -90,112 +71,19 @@ def read_features(path: Path, *, crs: str | None = None, layer: str | None = Non
     """
     path = Path(path)
     override = _parse_crs(crs) if crs else None
-    if _sniff(path) != "zip":
+    if sniff(path) != "zip":
         return _read(_choose(_layers([path], path.name), layer, path.name), layer, override,
                      limits)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise _invalid("unreadable_file", f"{path.name} is not a readable zip archive ({error}); "
-                                          "it may be truncated or damaged") from None
-    with archive:
-        members = _inspect(archive, path.name, limits)  # refuses before anything is written
-        with tempfile.TemporaryDirectory(prefix="minemap-read-") as scratch:
-            files = _extract(archive, members, Path(scratch), path.name)
-            datasets = [file for file in files if file.suffix.lower() in DATASET_SUFFIXES]
-            if not datasets:
-                held = ", ".join(sorted(m.filename for m in members)[:20]) or "nothing"
-                raise _invalid("unreadable_file", f"{path.name} holds no {FORMATS} "
-                                                  f"(it holds: {held})")
-            shown = {file: f"{path.name}/{file.relative_to(scratch).as_posix()}"
-                     for file in datasets}
-            chosen = _choose(_layers(datasets, path.name, shown), layer, path.name)
-            return _read(chosen, layer, override, limits)
-
-
-def _sniff(path: Path) -> str:
-    """Return the format the content shows (zip, gpkg, fgb, shp, geojson, kml, csv) or refuse."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(4096)
-    except OSError as error:
-        raise _invalid("unreadable_file",
-                       f"{path.name} cannot be read ({error.strerror})") from None
-    if not head:
-        raise _invalid("unreadable_file", f"{path.name} is empty")
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(b"SQLite format 3\x00") and head[68:72] in (b"GPKG", b"GP10", b"GP11"):
-        return "gpkg"  # the application id: other SQLite databases may hold virtual tables
-    if head.startswith(b"fgb\x03"):
-        return "fgb"
-    if head.startswith(b"\x00\x00\x27\x0a"):
-        return "shp"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text[:1] in (b"{", b"["):
-        return "geojson"
-    if _KML_ROOT.match(text):
-        return "kml"
-    if text[:1] != b"<" and path.suffix.lower() == ".csv" and b"\x00" not in head:
-        return "csv"
-    # Nothing reaches GDAL unrecognised: GDAL would also open VRTs, which name other files.
-    label = _LABELS.get(path.suffix.lower())
-    said = f"is not a {label}: its content is not" if label else "is not"
-    raise _invalid("unreadable_file", f"{path.name} {said} in any supported format ({FORMATS})")
-
-
-def _inspect(archive: zipfile.ZipFile, name: str, limits: Limits) -> list[zipfile.ZipInfo]:
-    """Return the members worth extracting, refusing bombs, unsafe names and encryption."""
-    members = archive.infolist()
-    if len(members) > MAX_MEMBERS:
-        raise _too_large("archive_too_large", f"{name} holds {len(members):,} files, more than "
-                                              f"{MAX_MEMBERS:,}")
-    expanded = sum(member.file_size for member in members)
-    packed = sum(member.compress_size for member in members)
-    if expanded > limits.max_expanded_mb * MB:
-        raise _too_large("archive_too_large", f"{name} expands to {expanded / MB:,.0f} MB, more "
-                                              f"than {limits.max_expanded_mb:,} MB")
-    if expanded > RATIO_FLOOR_MB * MB and expanded > limits.max_ratio * max(packed, 1):
-        raise _too_large("archive_too_large", f"{name} expands {expanded / max(packed, 1):,.0f} "
-                                              f"times ({expanded / MB:,.0f} MB), more than "
-                                              f"{limits.max_ratio} times: a zip bomb?")
-    kept = []
-    for member in members:
-        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-        if (not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]
-                or "\x00" in member.filename or stat.S_ISLNK(member.external_attr >> 16)):
-            raise _invalid("unsafe_archive", f"{name} holds an entry '{member.filename}' that "
-                                             "would be written outside the archive's folder")
-        if member.flag_bits & 0x1:
-            raise _invalid("unreadable_file", f"{name} is encrypted; upload it without a password")
-        if member.is_dir() or "__MACOSX" in parts or parts[-1].startswith("._"):
-            continue  # folders and macOS resource forks hold no data
-        kept.append(member)
-    return kept
-
-
-def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], scratch: Path,
-             name: str) -> list[Path]:
-    """Write the members under `scratch`, never more bytes than each one declares."""
-    files = []
-    for member in members:
-        target = scratch.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        try:
-            with archive.open(member) as source, target.open("wb") as sink:
-                while chunk := source.read(MB):
-                    written += len(chunk)
-                    if written > member.file_size:
-                        raise _too_large("archive_too_large", f"{name}: {member.filename} "
-                                                              "expands past its declared size")
-                    sink.write(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-            raise _invalid("unreadable_file", f"{name}: {member.filename} cannot be extracted "
-                                              f"({error}); the archive may be truncated or "
-                                              "damaged") from None
-        files.append(target)
-    return files
+    with unpacked(path, limits) as (files, members, scratch):
+        datasets = [file for file in files if file.suffix.lower() in DATASET_SUFFIXES]
+        if not datasets:
+            held = ", ".join(sorted(members)[:20]) or "nothing"
+            raise invalid("unreadable_file", f"{path.name} holds no {FORMATS} "
+                                             f"(it holds: {held})")
+        shown = {file: f"{path.name}/{file.relative_to(scratch).as_posix()}"
+                 for file in datasets}
+        chosen = _choose(_layers(datasets, path.name, shown), layer, path.name)
+        return _read(chosen, layer, override, limits)
 
 
 def _clean(message: str, file: Path, shown: str) -> str:
@@ -217,25 +105,25 @@ def _gdal(call, file: Path, shown: str, options: dict | None = None, **kwargs):
     try:
         return call(f"CSV:{file}" if csv else file, **kwargs, **options)
     except _GDAL_ERRORS as error:
-        raise _invalid("unreadable_file", f"{shown} cannot be read: "
+        raise invalid("unreadable_file", f"{shown} cannot be read: "
                                           f"{_clean(error, file, shown)}") from None
     except UnicodeDecodeError as error:
-        raise _invalid("invalid_encoding", f"{shown} holds text that is not {error.encoding} "
+        raise invalid("invalid_encoding", f"{shown} holds text that is not {error.encoding} "
                                            f"({error.reason}); save it as UTF-8") from None
 
 
 def _layers(files: list[Path], name: str, shown: dict[Path, str] | None = None) -> list[_Layer]:
     """List the layers of the files; in an archive, files GDAL cannot open are skipped."""
     layers, failures = [], []
-    if len(files) == 1 and _sniff(files[0]) == "geojson":
+    if len(files) == 1 and sniff(files[0]) == "geojson":
         # One layer: listing it would parse the whole file once more. Its name comes later.
         return [_Layer(files[0], None, None, shown[files[0]] if shown else files[0].name)]
     for file in files:
         seen = shown[file] if shown else file.name
         try:
-            kind = _sniff(file)
+            kind = sniff(file)
             if kind == "zip":
-                raise _invalid("unreadable_file", f"{seen} is an archive inside the archive")
+                raise invalid("unreadable_file", f"{seen} is an archive inside the archive")
             listed = _gdal(pyogrio.list_layers, file, seen, options={})
         except InvalidInput as error:
             failures.append(error)
@@ -245,7 +133,7 @@ def _layers(files: list[Path], name: str, shown: dict[Path, str] | None = None) 
     if not layers and failures:
         raise failures[0]
     if not layers:
-        raise _invalid("unreadable_file", f"{name} holds no layers; it may be empty, truncated "
+        raise invalid("unreadable_file", f"{name} holds no layers; it may be empty, truncated "
                                           "or damaged")
     return layers
 
@@ -260,7 +148,7 @@ def _choose(layers: list[_Layer], wanted: str | None, name: str) -> _Layer:
             found = [layer for layer in layers if matches(layer.name)]
             if found:
                 return found[0]
-        raise _invalid("unknown_layer", f"{name} has no layer '{wanted}'; its layers are: {names}")
+        raise invalid("unknown_layer", f"{name} has no layer '{wanted}'; its layers are: {names}")
     if len(layers) == 1:
         return layers[0]
     polygonal = [layer for layer in layers if layer.geometry_type is not None
@@ -270,9 +158,9 @@ def _choose(layers: list[_Layer], wanted: str | None, name: str) -> _Layer:
     if not polygonal:
         typed = ", ".join(f"{layer.name} ({layer.geometry_type or 'no geometry'})"
                           for layer in layers)
-        raise _invalid("no_polygon_layer", f"{name} has no layer with polygons; its layers are: "
+        raise invalid("no_polygon_layer", f"{name} has no layer with polygons; its layers are: "
                                            f"{typed}")
-    raise _invalid("ambiguous_layer", f"{name} has {len(polygonal)} layers with polygons: "
+    raise invalid("ambiguous_layer", f"{name} has {len(polygonal)} layers with polygons: "
                                       f"{', '.join(layer.name for layer in polygonal)}; "
                                       "choose one with layer")
 
@@ -282,7 +170,7 @@ def _parse_crs(text: str) -> pyproj.CRS:
     try:
         return pyproj.CRS.from_user_input(f"EPSG:{given}" if given.isdigit() else given)
     except pyproj.exceptions.CRSError:
-        raise _invalid("unknown_crs", f"crs '{text}' is not a known coordinate reference system; "
+        raise invalid("unknown_crs", f"crs '{text}' is not a known coordinate reference system; "
                                       "give it as EPSG:<code>, e.g. EPSG:32638 for UTM zone 38N "
                                       "or EPSG:4326 for longitude/latitude") from None
 
@@ -293,7 +181,7 @@ def _crs_name(crs: pyproj.CRS) -> str:
 
 
 def _missing_crs(layer: _Layer, why: str = "") -> InvalidInput:
-    return _invalid("missing_crs", f"{layer.shown} does not say its coordinate reference system "
+    return invalid("missing_crs", f"{layer.shown} does not say its coordinate reference system "
                                    f"(a CSV, or a shapefile without .prj){why}; give it with "
                                    "crs, e.g. crs=EPSG:4326 for longitude/latitude or "
                                    "crs=EPSG:32638 for UTM zone 38N")
@@ -310,7 +198,7 @@ def _source_crs(info: dict, override: pyproj.CRS | None, layer: _Layer) -> pypro
     try:
         return pyproj.CRS.from_user_input(info["crs"])
     except pyproj.exceptions.CRSError:
-        raise _invalid("unknown_crs", f"{layer.shown} has a coordinate reference system that is "
+        raise invalid("unknown_crs", f"{layer.shown} has a coordinate reference system that is "
                                       "not known; give it with crs, e.g. crs=EPSG:32638") from None
 
 
@@ -322,7 +210,7 @@ def _transformer(crs: pyproj.CRS, shown: str) -> pyproj.Transformer | None:
         # always_xy: files store x (easting, longitude) first, whatever the CRS's axis order.
         return pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
     except pyproj.exceptions.ProjError:
-        raise _invalid("unknown_crs", f"{shown}: {_crs_name(crs)} cannot be converted to "
+        raise invalid("unknown_crs", f"{shown}: {_crs_name(crs)} cannot be converted to "
                                       "longitude/latitude") from None
 
 
@@ -344,10 +232,10 @@ def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
     info = _gdal(pyogrio.read_info, layer.file, layer.shown, layer=layer.name)
     name = layer.name or info.get("layer_name") or layer.file.stem
     if wanted is not None and wanted.lower() != name.lower():
-        raise _invalid("unknown_layer", f"{layer.shown} has no layer '{wanted}'; its layer is: "
+        raise invalid("unknown_layer", f"{layer.shown} has no layer '{wanted}'; its layer is: "
                                         f"{name}")
     if info["driver"] not in DRIVERS:
-        raise _invalid("unreadable_file", f"{layer.shown} is a {info['driver']} file, which is "
+        raise invalid("unreadable_file", f"{layer.shown} is a {info['driver']} file, which is "
                                           f"not supported ({FORMATS})")
     if info["features"] > limits.max_features:
         raise _too_many(layer, f"{info['features']:,}", limits)
@@ -358,7 +246,7 @@ def _read(layer: _Layer, wanted: str | None, override: pyproj.CRS | None,
     if not isinstance(frame, gpd.GeoDataFrame):
         wanted = (f"; name a column {', '.join(GEOMETRY_COLUMNS)} and fill it with WKT"
                   if info["driver"] == "CSV" else "")
-        raise _invalid("no_geometry", f"{layer.shown} has no geometry column{wanted}")
+        raise invalid("no_geometry", f"{layer.shown} has no geometry column{wanted}")
     if len(frame) > limits.max_features:
         raise _too_many(layer, "more", limits)
     counts = frame.geometry.count_coordinates().to_numpy()
@@ -400,7 +288,7 @@ def _assume(geoms: np.ndarray, layer: _Layer) -> Problem:
 
 
 def _too_many(layer: _Layer, count: str, limits: Limits) -> PayloadTooLarge:
-    return _too_large("too_many_features", f"{layer.shown} has {count} features, more than "
+    return too_large("too_many_features", f"{layer.shown} has {count} features, more than "
                                            f"{limits.max_features:,}; split it into several files")
 
 
@@ -416,7 +304,7 @@ def _properties(frame, info: dict, shown: str) -> tuple[list[str], list[list]]:
                 key in ("name", "description") and all(v in (None, "") for v in plain))):
             continue
         if key in original:
-            raise _invalid("duplicate_property", f"{shown} has columns '{original[key]}' and "
+            raise invalid("duplicate_property", f"{shown} has columns '{original[key]}' and "
                                                  f"'{name}', which differ only in case")
         original[key] = name
         names.append(key)
