@@ -16,15 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from minemap import accounting
 from minemap.app import create_app
 from minemap.db.engine import transaction
-from minemap.store import districts, hazards, records, releases, tokens
+from minemap import write
+from minemap.kinds import KINDS
+from minemap.store import districts, tokens
 from minemap.vocab import Role
 from serving import serving
 from test_review import bearer, count, hazard, issue_tokens, release, square
 
-KINDS = {"hazards": hazards.KIND, "releases": releases.KIND}
 FEATURES = {"hazards": hazard, "releases": release}
 CALLERS = ("admin", "reviewer", "op_own", "op_other", "viewer", "anon_public", "anon_private",
            "revoked", "malformed")
@@ -92,10 +92,8 @@ def stored(engine, kind: str, state: str) -> int:
         role = Role.admin if state == "approved" else Role.operator
         actor = tokens.Principal(None, "matrix", role, halo, "HALO")
         feature = json.loads(json.dumps(FEATURES[kind](place(), organisation="HALO")))
-        checked, _ = records.check(KINDS[kind], [feature], today=date.today(),
-                                   outline=districts.outline(conn, 5000))
-        [record_id] = records.create(conn, KINDS[kind], checked, actor=actor)
-        accounting.refresh(conn)  # as every writer does before it commits
+        [record_id], _ = write.create(conn, KINDS[kind], [feature], actor=actor,
+                                      today=date.today(), outline=districts.outline(conn, 5000))
     return record_id
 
 

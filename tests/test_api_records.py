@@ -15,7 +15,9 @@ from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
 
 from minemap.db.engine import transaction
-from minemap.store import districts, hazards, records, tokens
+from minemap import write
+from minemap.kinds import HAZARDS
+from minemap.store import districts, records, tokens
 from minemap.vocab import Role
 
 ROOT = Path(__file__).parents[1]
@@ -144,17 +146,19 @@ def test_concurrent_writers_never_take_the_same_code(mapped):
     feature = json.loads(json.dumps(hazard()))  # as a client sends it: lists, not tuples
     with transaction(mapped.engine) as conn:
         outline = districts.outline(conn, 5000)
-    [record], _ = records.check(hazards.KIND, [feature], today=date.today(), outline=outline)
     codes = []
+
+    def create(conn) -> int:
+        [new_id], _ = write.create(conn, HAZARDS, [feature], actor=actor, today=date.today(),
+                                   outline=outline)
+        return new_id
 
     def second_writer():
         with transaction(mapped.engine) as conn:
-            [new_id] = records.create(conn, hazards.KIND, [record], actor=actor)
-            codes.append(records.get(conn, hazards.KIND, new_id)["properties"]["code"])
+            codes.append(records.get(conn, HAZARDS, create(conn))["properties"]["code"])
 
     with transaction(mapped.engine) as conn:
-        [first_id] = records.create(conn, hazards.KIND, [record], actor=actor)
-        codes.append(records.get(conn, hazards.KIND, first_id)["properties"]["code"])
+        codes.append(records.get(conn, HAZARDS, create(conn))["properties"]["code"])
         waiting = threading.Thread(target=second_writer)
         waiting.start()
         waiting.join(timeout=1.0)

@@ -41,6 +41,14 @@ class InvalidInput(MinemapError):
     title = "Invalid input"
 
 
+def refuse(problems: list[Problem], error: type[MinemapError] = InvalidInput) -> None:
+    """Raise `error` listing `problems`, if there are any."""
+    if problems:
+        shown = "; ".join(p.reason for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise error(shown + more, problems=problems)
+
+
 class NotFound(MinemapError):
     status = 404
     title = "Not found"

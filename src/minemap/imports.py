@@ -9,54 +9,18 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from minemap import accounting
-from minemap.db.models import Organisation
-from minemap.errors import Forbidden, InvalidInput, Problem
-from minemap.geo.checks import check_features
+from minemap import write
+from minemap.errors import InvalidInput, Problem
 from minemap.geo.read import Limits, read_features
+from minemap.kinds import KINDS
 from minemap.settings import DEFAULT_BORDER_TOLERANCE_M
-from minemap.store import bulk, districts, hazards, organisations, records, releases
+from minemap.store import access, districts, writes
 from minemap.store import imports as recorded
 from minemap.store.tokens import Principal
-from minemap.vocab import Role
 
-KINDS = {"hazards": hazards.KIND, "releases": releases.KIND}
 STAGES = ("reading", "checking", "storing", "accounting")
-
-
-def _ordered(problems: list[Problem]) -> list[Problem]:
-    """Sort by feature, file-wide ones (index None) first; a feature's keep their order."""
-    return sorted(problems, key=lambda p: -1 if p.index is None else p.index)
-
-
-def _organisations(conn: Connection, names: list[str], indexes: list[int],
-                   actor: Principal) -> tuple[list[Problem], list[Problem], list[str]]:
-    """Return the problems and warnings of the organisations named, and those to create.
-
-    An operator imports for its own organisation only (403); an admin's import creates the
-    organisations it names that are new; anyone else's names only existing ones.
-    """
-    if actor.role is Role.operator:
-        others = [Problem(i, "forbidden_organisation", f"an operator imports only for its own "
-                                                       f"organisation ({actor.organisation}), "
-                                                       f"not for {name}")
-                  for i, name in zip(indexes, names) if name != actor.organisation]
-        if others:
-            records.refuse(others, Forbidden)
-    missing = [Problem(i, "missing_property", "organisation is required")
-               for i, name in zip(indexes, names) if not name]
-    wanted = set(filter(None, names))
-    o = Organisation.__table__
-    unknown = wanted - set(conn.execute(select(o.c.name).where(o.c.name.in_(wanted))).scalars())
-    if actor.role is Role.admin:
-        return missing, [Problem(None, "new_organisation", f"organisation '{name}' is new: "
-                                                           "the import creates it")
-                         for name in sorted(unknown)], sorted(unknown)
-    return missing + [Problem(i, "unknown_organisation", f"organisation '{name}' does not "
-                                                         "exist; an admin adds it")
-                      for i, name in zip(indexes, names) if name in unknown], [], []
 
 
 def _refused(report: dict, problems: list[Problem], name: str) -> InvalidInput:
@@ -87,35 +51,27 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     the import is recorded (store.imports).
     """
     if kind not in KINDS:
-        raise InvalidInput(f"kind must be hazards or releases, not '{kind}'",
+        allowed = ", ".join(KINDS)
+        raise InvalidInput(f"kind must be one of {allowed}, not '{kind}'",
                            problems=[Problem(None, "invalid_enum",
-                                             f"kind '{kind}' is not one of hazards, releases")])
+                                             f"kind '{kind}' is not one of {allowed}")])
     target = KINDS[kind]
     name = name or Path(path).name
     organisation = organisation or actor.organisation
-    records.authorise(actor, organisation)
+    access.authorise(actor, organisation)
     outline = districts.outline(conn, border_m)  # before reading: no units, no import
     say = progress or (lambda stage: None)
 
     say("reading")
     read = read_features(Path(path), crs=crs, layer=layer, limits=limits)
-    say("checking")
-    checked, problems, warnings = check_features(kind, read.features, outline=outline,
-                                                 today=today or date.today())
-    warnings = read.warnings + warnings
     features_read = len(read.features)
+    say("checking")
+    checked = write.check(conn, target, read.features, actor=actor, today=today or date.today(),
+                          outline=outline, organisation=organisation)
     read.features.clear()  # the checked records hold all that is stored: let the file go
+    problems, warnings = checked.problems, write.ordered(read.warnings + checked.warnings)
     if not features_read:
         problems.append(Problem(None, "no_features", f"{name} holds no features"))
-    rejected = {p.index for p in problems}
-    indexes = [i for i in range(features_read) if i not in rejected]
-    for record in checked:
-        record["organisation"] = record.get("organisation") or organisation
-    more, said, created = _organisations(conn, [r["organisation"] for r in checked], indexes,
-                                         actor)
-    bulk.stage(conn, target, checked, indexes=indexes)
-    found, noted = bulk.check(conn, target)
-    problems, warnings = _ordered(problems + more + found), _ordered(warnings + said + noted)
     report = {
         "kind": kind, "dry_run": dry_run, "features_read": features_read,
         "accepted": features_read - len({p.index for p in problems if p.index is not None}),
@@ -125,15 +81,11 @@ def run(conn: Connection, path: Path, *, kind: str, actor: Principal,
     if problems:
         raise _refused(report, problems, name)
     if dry_run:
-        bulk.discard(conn)
+        writes.discard(conn)
         return report
 
     say("storing")
-    for new in created:
-        organisations.ensure(conn, new)
-    report["created"] = bulk.store(conn, target, actor=actor, review=records.review_of(actor))
+    report["created"] = write.store(conn, target, checked, actor=actor, progress=say)
     report["import_id"] = recorded.record(conn, path=Path(path), name=name, actor=actor,
                                           organisation=organisation, report=report)
-    say("accounting")
-    accounting.refresh(conn)
     return report

@@ -59,4 +59,7 @@ class HistoryAction(StrEnum):
 
 
 # Device counts a release records, in the order reports list them.
-DEVICE_FIELDS = ("ap_mines", "at_mines", "uxo", "cmr", "ied")
+DEVICES = {"ap_mines": "Anti-personnel mines", "at_mines": "Anti-tank mines",
+           "uxo": "Unexploded ordnance", "cmr": "Cluster munition remnants",
+           "ied": "Improvised explosive devices"}
+DEVICE_FIELDS = tuple(DEVICES)

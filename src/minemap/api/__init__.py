@@ -5,8 +5,8 @@ from fastapi import APIRouter
 from minemap.api import baselines, health, imports, records, reports
 
 api_v1 = APIRouter(prefix="/api/v1")
-api_v1.include_router(records.hazards_router)
-api_v1.include_router(records.releases_router)
+for kind_router in records.routers:
+    api_v1.include_router(kind_router)
 api_v1.include_router(baselines.router)
 api_v1.include_router(reports.router)
 api_v1.include_router(imports.router)

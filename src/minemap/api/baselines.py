@@ -4,17 +4,15 @@ Read by anyone who may read; added, corrected and withdrawn by admins, with If-M
 hazards (428 without it, 412 when stale) and a history of every change.
 """
 
-import hashlib
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from minemap.api.auth import Admin, Reader
-from minemap.api.deps import ConnectionDep, SettingsDep
-from minemap.api.records import IfMatch, IfNoneMatch
+from minemap.http.auth import Admin, Reader
+from minemap.http.deps import ConnectionDep, SettingsDep
+from minemap.http.conditional import IfMatch, IfNoneMatch, etag, require_match, unchanged
 from minemap.api.schemas import BaselineIn, BaselineOut, BaselinePatch, Baselines
-from minemap.errors import PreconditionFailed, PreconditionRequired
 from minemap.store import baselines
 
 router = APIRouter(prefix="/baselines", tags=["baselines"])
@@ -26,24 +24,15 @@ Include = Annotated[Literal["withdrawn"] | None, Query(
 def representation(row: dict) -> tuple[bytes, str]:
     """Return a baseline's bytes and strong ETag: id, version and a digest of the bytes."""
     body = BaselineOut(**row).model_dump_json().encode()
-    digest = hashlib.blake2b(body, digest_size=6).hexdigest()
-    return body, f'"{row["id"]}-{row["version"]}-{digest}"'
-
-
-def _tags(header: str) -> set[str]:
-    return {tag.strip() for tag in header.split(",")}
+    return body, etag(f'{row["id"]}-{row["version"]}', body)
 
 
 def _locked(conn, baseline_id: int, if_match: str | None) -> dict:
     """Return the baseline, locked, if `if_match` holds its current ETag (else 428 or 412)."""
     if if_match is None:
-        raise PreconditionRequired("send If-Match with the ETag of the baseline (from GET) "
-                                   "to change it")
+        require_match(None, "", f"baseline {baseline_id}")
     current = baselines.get(conn, baseline_id, lock=True)
-    _, tag = representation(current)
-    if if_match.strip() != "*" and tag not in _tags(if_match):
-        raise PreconditionFailed(f"baseline {baseline_id} has changed since it was read "
-                                 f"(its ETag is now {tag}); read it again")
+    require_match(if_match, representation(current)[1], f"baseline {baseline_id}")
     return current
 
 
@@ -79,8 +68,7 @@ def read_baseline(id: int, reader: Reader, conn: ConnectionDep,
     """Read a baseline, withdrawn or not, with its ETag."""
     body, tag = representation(baselines.get(conn, id))
     # Weak comparison, as RFC 9110 asks for If-None-Match.
-    if if_none_match and (if_none_match.strip() == "*" or tag in {
-            t.removeprefix("W/") for t in _tags(if_none_match)}):
+    if unchanged(if_none_match, tag):
         return Response(status_code=304, headers={"ETag": tag})
     return Response(body, media_type=JSON, headers={"ETag": tag})
 

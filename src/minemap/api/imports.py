@@ -19,15 +19,16 @@ from python_multipart.multipart import parse_options_header
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from minemap import accounting, imports
-from minemap.api.auth import Reader, Reviewer, Uploader
-from minemap.api.deps import ConnectionDep, EngineDep, SettingsDep, path_id
+from minemap import imports, write
+from minemap.http.auth import Reader, Reviewer, Uploader
+from minemap.http.deps import ConnectionDep, EngineDep, SettingsDep, path_id
 from minemap.api.schemas import ReviewIn
 from minemap.db.engine import transaction
 from minemap.db.models import MAX_ID
 from minemap.store import imports as recorded
 from minemap.errors import InvalidInput, PayloadTooLarge, Problem
 from minemap.geo.read import FORMATS
+from minemap.kinds import KINDS
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -59,7 +60,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "type": "object", "required": ["file", "kind"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": FORMATS},
-        "kind": {"type": "string", "enum": list(imports.KINDS)},
+        "kind": {"type": "string", "enum": list(KINDS)},
         "dry_run": {"type": "boolean", "default": False,
                     "description": "check everything, the database included; store nothing"},
         "crs": {"type": "string", "description": "the file's CRS when it has none, or to "
@@ -258,7 +259,5 @@ def get_import(id: ImportId, reader: Reader, conn: ConnectionDep) -> dict:
                          "and named in `skipped`.")
 def review_import(id: ImportId, actor: Reviewer, decision: ReviewIn,
                   conn: ConnectionDep) -> dict:
-    done = recorded.review(conn, id, decision=decision.decision, reason=decision.reason,
-                           actor=actor)
-    accounting.refresh(conn)
-    return done
+    return write.review_import(conn, id, decision=decision.decision, reason=decision.reason,
+                               actor=actor)

@@ -1,20 +1,20 @@
-"""/api/v1/hazards and /api/v1/releases: one set of routes, built once per kind of record."""
+"""/api/v1/<kind>: one set of routes, built once per kind of record (kinds.KINDS)."""
 
-import hashlib
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from minemap import accounting
+from minemap import write
 from minemap.api import schemas
-from minemap.api.auth import CurrentPrincipal, Reader, Reviewer
-from minemap.api.deps import ConnectionDep, SettingsDep, path_id
-from minemap.api.schemas import GEOJSON, GeoJSONResponse, documented_body
-from minemap.errors import InvalidInput, PreconditionFailed, PreconditionRequired, Problem
-from minemap.store import districts, hazards, records, releases
-from minemap.store.records import Kind
+from minemap.api.schemas import GEOJSON, MODELS, GeoJSONResponse, documented_body
+from minemap.errors import InvalidInput, Problem
+from minemap.http.auth import CurrentPrincipal, Reader, Reviewer
+from minemap.http.conditional import IfMatch, IfNoneMatch, etag, require_match, unchanged
+from minemap.http.deps import ConnectionDep, SettingsDep, path_id
+from minemap.kinds import KINDS, KindSpec
+from minemap.store import districts, records
 from minemap.store.tokens import Principal
 
 
@@ -33,8 +33,6 @@ async def feature_body(request: Request) -> dict:
 
 
 FeatureBody = Annotated[dict, Depends(feature_body)]
-IfMatch = Annotated[str | None, Header(description="The ETag of the record as last read")]
-IfNoneMatch = Annotated[str | None, Header()]
 At = Annotated[datetime | None, Query(
     description="Read the record as it was at this time (ISO 8601; UTC unless it says)")]
 
@@ -46,25 +44,17 @@ def representation(feature: dict) -> tuple[bytes, str]:
     releases are recorded, a release's hazard code), so a stale copy is never confirmed.
     """
     body = orjson.dumps(feature)
-    digest = hashlib.blake2b(body, digest_size=6).hexdigest()
-    return body, f'"{feature["id"]}-{feature["properties"]["version"]}-{digest}"'
+    return body, etag(f'{feature["id"]}-{feature["properties"]["version"]}', body)
 
 
-def _tags(header: str) -> set[str]:
-    return {tag.strip() for tag in header.split(",")}
-
-
-def _locked(conn, kind: Kind, record_id: int, if_match: str | None, actor: Principal, *,
+def _locked(conn, kind: KindSpec, record_id: int, if_match: str | None, actor: Principal, *,
             required: bool = True) -> dict:
     """Return the record, locked, if `if_match` holds its current ETag (else 428 or 412)."""
     if if_match is None and required:
-        raise PreconditionRequired(f"send If-Match with the ETag of the {kind.entity} "
-                                   "(from GET) to change it")
+        require_match(None, "", f"{kind.entity} {record_id}")
     current = records.get(conn, kind, record_id, lock=True, reader=actor)
-    _, tag = representation(current)
-    if if_match is not None and if_match.strip() != "*" and tag not in _tags(if_match):
-        raise PreconditionFailed(f"{kind.entity} {record_id} has changed since it was read "
-                                 f"(its ETag is now {tag}); read it again")
+    require_match(if_match, representation(current)[1], f"{kind.entity} {record_id}",
+                  required=required)
     return current
 
 
@@ -77,9 +67,11 @@ def _stored(feature: dict, status: int = 200, headers: dict | None = None,
     return GeoJSONResponse(body, status_code=status, headers={"ETag": tag, **(headers or {})})
 
 
-def router(kind: Kind, *, created: type, patch: type, out: type, collection: type,
-           query: type[schemas.RecordQuery]) -> APIRouter:
-    """Return the routes of one kind; the models only document bodies and parameters."""
+def router(kind: KindSpec) -> APIRouter:
+    """Return the routes of one kind; writes go through minemap.write."""
+    models = MODELS[kind.name]
+    created, patch, out, collection, query = (models.created, models.patch, models.out,
+                                              models.collection, models.query)
     api = APIRouter(prefix=f"/{kind.name}", tags=[kind.name])
     RecordId = path_id(kind.entity)
     one = f"get_{kind.entity}"
@@ -89,9 +81,8 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     def create(actor: CurrentPrincipal, feature: FeatureBody, conn: ConnectionDep,
                settings: SettingsDep, request: Request) -> Response:
         outline = districts.outline(conn, settings.border_tolerance_m)
-        [record], warnings = records.check(kind, [feature], today=date.today(), outline=outline)
-        [new_id] = records.create(conn, kind, [record], actor=actor)
-        accounting.refresh(conn)
+        [new_id], warnings = write.create(conn, kind, [feature], actor=actor,
+                                          today=date.today(), outline=outline)
         location = str(request.url_for(one, id=new_id))
         return _stored(records.get(conn, kind, new_id), 201, {"Location": location}, warnings)
 
@@ -121,9 +112,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
             at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
             return GeoJSONResponse(records.get(conn, kind, id, reader=reader, at=at))
         body, tag = representation(records.get(conn, kind, id, reader=reader))
-        # Weak comparison, as RFC 9110 asks for If-None-Match.
-        if if_none_match and (if_none_match.strip() == "*" or tag in {
-                t.removeprefix("W/") for t in _tags(if_none_match)}):
+        if unchanged(if_none_match, tag):
             return Response(status_code=304, headers={"ETag": tag})
         return GeoJSONResponse(body, headers={"ETag": tag})
 
@@ -132,9 +121,8 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     def change(id: RecordId, actor: CurrentPrincipal, changes: FeatureBody, conn: ConnectionDep,
                settings: SettingsDep, if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor)
-        warnings = records.update(conn, kind, current, changes, actor=actor, today=date.today(),
-                                  outline=districts.outline(conn, settings.border_tolerance_m))
-        accounting.refresh(conn)
+        warnings = write.update(conn, kind, current, changes, actor=actor, today=date.today(),
+                                outline=districts.outline(conn, settings.border_tolerance_m))
         return _stored(records.get(conn, kind, id), warnings=warnings)
 
     @api.delete("/{id}", status_code=204, response_class=Response,
@@ -142,8 +130,7 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     def delete(id: RecordId, actor: CurrentPrincipal, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor)
-        records.delete(conn, kind, current, actor=actor)
-        accounting.refresh(conn)
+        write.delete(conn, kind, current, actor=actor)
         return Response(status_code=204)
 
     @api.get("/{id}/history", summary=f"The history of a {kind.entity}",
@@ -159,17 +146,11 @@ def router(kind: Kind, *, created: type, patch: type, out: type, collection: typ
     def review(id: RecordId, actor: Reviewer, decision: schemas.ReviewIn, conn: ConnectionDep,
                if_match: IfMatch = None) -> Response:
         current = _locked(conn, kind, id, if_match, actor, required=False)
-        records.review(conn, kind, current, decision=decision.decision, reason=decision.reason,
-                       actor=actor)
-        accounting.refresh(conn)
+        write.review(conn, kind, current, decision=decision.decision, reason=decision.reason,
+                     actor=actor)
         return _stored(records.get(conn, kind, id))
 
     return api
 
 
-hazards_router = router(hazards.KIND, created=schemas.HazardIn, patch=schemas.HazardPatch,
-                        out=schemas.HazardOut, collection=schemas.HazardCollection,
-                        query=schemas.HazardQuery)
-releases_router = router(releases.KIND, created=schemas.ReleaseIn, patch=schemas.ReleasePatch,
-                         out=schemas.ReleaseOut, collection=schemas.ReleaseCollection,
-                         query=schemas.ReleaseQuery)
+routers = [router(kind) for kind in KINDS.values()]

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from minemap import accounting
-from minemap.api.auth import Reader, sees_submissions
-from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap.http.auth import Reader
+from minemap.store.access import sees_submissions
+from minemap.http.deps import ConnectionDep, SettingsDep
 from minemap.errors import InvalidInput
 from minemap.reports import to_csv
 from minemap.vocab import EARLIEST_DATE

@@ -1,10 +1,12 @@
 """Shape the bodies of /api/v1: documented models, query parameters and the GeoJSON response.
 
-Feature bodies are documented here with geojson-pydantic but validated by geo.checks, whose
-problem reports name each field and reason the way imports do.
+The models of each kind's routes are built from its spec (kinds): the properties' models
+(kinds.models) are those geo.checks validates every feature with, so the problem reports
+of a POST name each field and reason the way imports do.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import orjson
@@ -13,7 +15,8 @@ from geojson_pydantic import Feature, FeatureCollection, MultiPolygon, Polygon
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from minemap.db.models import MAX_ID
-from minemap.vocab import Classification, HazardType, LandUse, ReleaseMethod, Review
+from minemap.kinds import KINDS, KindSpec, models
+from minemap.vocab import Review
 
 GEOJSON = "application/geo+json"
 
@@ -53,37 +56,8 @@ def documented_body(model: type[BaseModel]) -> dict:
 Polygonal = Polygon | MultiPolygon
 
 
-# ---- properties ------------------------------------------------------------------------
-
-class HazardProperties(BaseModel):
-    code: str | None = Field(None,
-                             description="Generated as AZ-<DISTRICT>-<SHA|CHA>-<n> when absent")
-    classification: Classification
-    hazard_types: list[HazardType] = Field(min_length=1)
-    organisation: str | None = Field(None, description="Defaults to the token's organisation")
-    recorded_on: dt.date = Field(description="Date of the survey; not in the future")
-    description: str | None = None
-
-
-class ReleaseProperties(BaseModel):
-    code: str | None = Field(None, description="Generated as AZ-<DISTRICT>-REL-<n> when absent")
-    method: ReleaseMethod
-    hazard: str | None = Field(None, description="Code of the hazard worked on; null for land "
-                                                 "never recorded as hazardous")
-    organisation: str | None = Field(None, description="Defaults to the token's organisation")
-    started_on: dt.date | None = None
-    completed_on: dt.date
-    land_use: LandUse | None = None
-    ap_mines: int = Field(0, ge=0)
-    at_mines: int = Field(0, ge=0)
-    uxo: int = Field(0, ge=0)
-    cmr: int = Field(0, ge=0)
-    ied: int = Field(0, ge=0)
-    description: str | None = None
-
-
-class Derived(BaseModel):
-    """What the service adds to every stored hazard and release."""
+class Stored(BaseModel):
+    """What the service adds to every stored record."""
 
     code: str
     organisation: str
@@ -96,77 +70,20 @@ class Derived(BaseModel):
     updated_at: dt.datetime
 
 
-class HazardOutProperties(Derived, HazardProperties):
-    remaining_m2: float | None = Field(description="Area not yet released")
-    status: Literal["active", "closed"]
-
-
-class ReleaseOutProperties(Derived, ReleaseProperties):
-    pass
-
-
-def _optional(model: type[BaseModel]) -> type[BaseModel]:
-    """Return `model` with every field optional: the properties of a PATCH."""
-    fields = {name: (info.annotation | None, None) for name, info in model.model_fields.items()}
-    return create_model(f"{model.__name__}Patch", **fields)
-
-
-HazardPatchProperties = _optional(HazardProperties)
-ReleasePatchProperties = _optional(ReleaseProperties)
-
-
-# ---- features ----------------------------------------------------------------------------
-
-class HazardIn(Feature[Polygonal, HazardProperties]):
-    """A hazard area to create."""
-
-
-class HazardPatch(BaseModel):
-    """The properties and/or geometry of a hazard area to change; the rest is kept."""
-
-    type: Literal["Feature"] = "Feature"
-    properties: HazardPatchProperties | None = None
-    geometry: Polygonal | None = None
-
-
-class HazardOut(Feature[Polygonal, HazardOutProperties]):
-    """A stored hazard area."""
-
-    id: int
-
-
-class ReleaseIn(Feature[Polygonal, ReleaseProperties]):
-    """A land release to create."""
-
-
-class ReleasePatch(BaseModel):
-    """The properties and/or geometry of a land release to change; the rest is kept."""
-
-    type: Literal["Feature"] = "Feature"
-    properties: ReleasePatchProperties | None = None
-    geometry: Polygonal | None = None
-
-
-class ReleaseOut(Feature[Polygonal, ReleaseOutProperties]):
-    """A stored land release."""
-
-    id: int
+def _derived(kind: KindSpec) -> dict:
+    """The derived properties of a kind's REST representation, as pydantic fields."""
+    fields = {}
+    for derived in kind.derived:
+        if derived.rest is not None:
+            annotation = Literal[derived.enum] if derived.enum else derived.type | None
+            fields[derived.name] = (annotation, Field(description=derived.description))
+    return fields
 
 
 class Link(BaseModel):
     href: str
     rel: str
     type: str = GEOJSON
-
-
-class HazardCollection(FeatureCollection[HazardOut]):
-    numberReturned: int
-    links: list[Link]
-
-
-class ReleaseCollection(FeatureCollection[ReleaseOut]):
-    numberReturned: int
-    links: list[Link]
 
 
 def _printable(value: str) -> str:
@@ -236,14 +153,54 @@ class RecordQuery(BaseModel):
                 if name not in ("limit", "offset") and getattr(self, name) is not None}
 
 
-class HazardQuery(RecordQuery):
-    classification: Classification | None = None
-    status: Literal["active", "closed"] | None = None
+def _filters(kind: KindSpec) -> dict:
+    """The kind's own filters of a listing, as query parameters."""
+    fields = {}
+    for field in kind.fields:
+        if field.filter:
+            annotation = field.enum if field.enum else Name
+            fields[field.name] = (annotation | None, Field(None, description=field.description))
+    for derived in kind.derived:
+        if derived.filter:
+            fields[derived.name] = (Literal[derived.enum] | None,
+                                    Field(None, description=derived.description))
+    return fields
 
 
-class ReleaseQuery(RecordQuery):
-    method: ReleaseMethod | None = None
-    hazard: Name | None = Field(None, description="Code of the hazard released")
+@dataclass(frozen=True)
+class Models:
+    """The models documenting one kind's routes; kinds.models' validate the properties."""
+
+    created: type[BaseModel]
+    patch: type[BaseModel]
+    out: type[BaseModel]
+    collection: type[BaseModel]
+    query: type[RecordQuery]
+
+
+def models_of(kind: KindSpec) -> Models:
+    name = kind.entity.title()
+    properties = models.properties(kind.name)
+    out_properties = create_model(f"{name}OutProperties", __base__=(Stored, properties),
+                                  **_derived(kind))
+    out = create_model(f"{name}Out", __base__=Feature[Polygonal, out_properties],
+                       __doc__=f"A stored {kind.entity}.", id=(int, ...))
+    return Models(
+        created=create_model(f"{name}In", __base__=Feature[Polygonal, properties],
+                             __doc__=f"A {kind.entity} to create."),
+        patch=create_model(f"{name}Patch", __doc__=f"The properties and/or geometry of a "
+                                                   f"{kind.entity} to change; the rest is kept.",
+                           type=(Literal["Feature"], "Feature"),
+                           properties=(models.properties(kind.name, partial=True) | None, None),
+                           geometry=(Polygonal | None, None)),
+        out=out,
+        collection=create_model(f"{name}Collection", __base__=FeatureCollection[out],
+                                numberReturned=(int, ...), links=(list[Link], ...)),
+        query=create_model(f"{name}Query", __base__=RecordQuery, **_filters(kind)),
+    )
+
+
+MODELS = {name: models_of(kind) for name, kind in KINDS.items()}
 
 
 # ---- baselines ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Writing records: importing field files and reviewing submissions."""
 
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +10,7 @@ from rich.table import Table
 
 from minemap.cli.common import app, err, out, reports_errors, settings_of
 from minemap.db.engine import make_engine, transaction
+from minemap.kinds import Kind
 from minemap.vocab import Role
 
 
@@ -18,18 +19,16 @@ class Decision(str, Enum):
     reject = "reject"
 
 
-class ReviewKind(str, Enum):
-    hazards = "hazards"
-    releases = "releases"
-    import_ = "import"
+# What a review decides on: one record of a kind, or every record of an import.
+Reviewed = StrEnum("Reviewed", {**{kind.name: kind.value for kind in Kind}, "import_": "import"})
 
 
 @app.command()
 @reports_errors
 def review(
     ctx: typer.Context,
-    kind: Annotated[ReviewKind, typer.Argument(help="hazards, releases, or import (every "
-                                                    "record of one import at once).")],
+    kind: Annotated[Reviewed, typer.Argument(help=f"{', '.join(Kind)}, or import (every "
+                                                  "record of one import at once).")],
     record_id: Annotated[int, typer.Argument(help="The record's id, or the import's.")],
     decision: Annotated[Decision, typer.Argument(help="approve or reject.")],
     reason: Annotated[str | None, typer.Option(help="Why; required to reject.")] = None,
@@ -40,10 +39,10 @@ def review(
     """Approve or reject a submitted hazard or release, or a whole import, as POST .../review."""
     import getpass
 
-    from minemap import accounting
+    from minemap import write
     from minemap.errors import Unauthorized
-    from minemap.store import hazards, records, releases, tokens
-    from minemap.store import imports as recorded
+    from minemap.kinds import KINDS
+    from minemap.store import access, records, tokens
 
     with transaction(make_engine(settings_of(ctx))) as conn:
         # Whoever can run this command can reach the database, so acts with an admin's rights.
@@ -51,11 +50,10 @@ def review(
                  tokens.Principal(None, f"cli:{getpass.getuser()}", Role.admin, None, None))
         if actor is None:
             raise Unauthorized("the token is unknown or revoked")
-        records.authorise_review(actor)
-        if kind is ReviewKind.import_:
-            done = recorded.review(conn, record_id, decision=decision.value, reason=reason,
-                                   actor=actor)
-            accounting.refresh(conn)
+        access.authorise_review(actor)
+        if kind is Reviewed.import_:
+            done = write.review_import(conn, record_id, decision=decision.value, reason=reason,
+                                       actor=actor)
             decided = {"approve": "approved", "reject": "rejected"}[decision.value]
             out.print(f"import {record_id}: {done['decided']:,} records {decided} by "
                       f"{actor.name}; {len(done['skipped']):,} skipped", highlight=False)
@@ -63,19 +61,13 @@ def review(
                 out.print(f"  {skip['kind']} {skip['id']} ({skip['code']}): {skip['reason']}",
                           highlight=False, soft_wrap=True)
             return
-        target = {"hazards": hazards.KIND, "releases": releases.KIND}[kind.value]
+        target = KINDS[kind.value]
         current = records.get(conn, target, record_id, lock=True, reader=actor)
-        records.review(conn, target, current, decision=decision.value, reason=reason,
-                       actor=actor)
-        accounting.refresh(conn)
+        write.review(conn, target, current, decision=decision.value, reason=reason,
+                     actor=actor)
         done = records.get(conn, target, record_id)["properties"]
     out.print(f"{target.entity} {record_id} ({done['code']}) {done['review']} by {actor.name}, "
               f"now version {done['version']}", highlight=False)
-
-
-class ImportKind(str, Enum):
-    hazards = "hazards"
-    releases = "releases"
 
 
 @app.command("import")
@@ -84,7 +76,7 @@ def import_file(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="GeoJSON, zipped Shapefile, GeoPackage, KML/KMZ, "
                                               "FlatGeobuf or CSV with a WKT column.")],
-    kind: Annotated[ImportKind, typer.Option(help="hazards or releases.")],
+    kind: Annotated[Kind, typer.Option(help="The kind of record the file holds.")],
     org: Annotated[str, typer.Option(help="Organisation of the features not naming one "
                                           "(created if new).")],
     layer: Annotated[str | None, typer.Option(help="The layer, in a file of several.")] = None,

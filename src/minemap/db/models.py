@@ -16,6 +16,7 @@ from sqlalchemy import (
     Identity,
     Integer,
     Numeric,
+    Table,
     Text,
     func,
 )
@@ -23,6 +24,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from minemap.db.base import Base
+from minemap.kinds import HAZARDS, RELEASES, KindSpec
+from minemap.kinds.spec import Field
 from minemap.vocab import (
     Classification,
     HazardType,
@@ -72,45 +75,17 @@ class District(Base):
     area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
 
 
-class Hazard(Base):
-    __tablename__ = "hazards"
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    code: Mapped[str] = mapped_column(Text, unique=True)
-    classification: Mapped[Classification] = mapped_column(pg_enum(Classification, "classification"))
-    hazard_types: Mapped[list[HazardType]] = mapped_column(
-        ARRAY(pg_enum(HazardType, "hazard_type"))
-    )
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    recorded_on: Mapped[dt.date] = mapped_column(Date)
-    description: Mapped[str | None] = mapped_column(Text)
-    geom = mapped_column(polygons(), nullable=False)
-    area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
-    remaining_m2: Mapped[float | None] = mapped_column(Float)
-    review: Mapped[Review] = mapped_column(pg_enum(Review, "review_state"), default=Review.approved)
-    review_reason: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+# PostgreSQL's enum type of each vocabulary the records use (migration 0001 creates them).
+ENUM_TYPES = {Classification: "classification", HazardType: "hazard_type",
+              ReleaseMethod: "release_method", LandUse: "land_use"}
 
 
-class Release(Base):
-    __tablename__ = "releases"
-    __table_args__ = (CheckConstraint("started_on <= completed_on", name="started_before_completed"),)
+class RecordColumns:
+    """The columns every kind of record has, besides those its fields are stored in."""
+
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True)
-    method: Mapped[ReleaseMethod] = mapped_column(pg_enum(ReleaseMethod, "release_method"))
-    hazard_id: Mapped[int | None] = mapped_column(ForeignKey("hazards.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    started_on: Mapped[dt.date | None] = mapped_column(Date)
-    completed_on: Mapped[dt.date] = mapped_column(Date)
-    land_use: Mapped[LandUse | None] = mapped_column(pg_enum(LandUse, "land_use"))
-    ap_mines: Mapped[int] = mapped_column(Integer, default=0)
-    at_mines: Mapped[int] = mapped_column(Integer, default=0)
-    uxo: Mapped[int] = mapped_column(Integer, default=0)
-    cmr: Mapped[int] = mapped_column(Integer, default=0)
-    ied: Mapped[int] = mapped_column(Integer, default=0)
-    description: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(polygons(), nullable=False)
     area_m2: Mapped[float] = mapped_column(Float, Computed(GEODESIC_AREA, persisted=True))
     review: Mapped[Review] = mapped_column(pg_enum(Review, "review_state"), default=Review.approved)
@@ -119,6 +94,39 @@ class Release(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=now)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _column(field: Field):
+    """Return the column a field is stored in, as its kind's migration created it."""
+    if field.reference:
+        kind = ForeignKey(f"{field.reference}.id")
+        return mapped_column(BigInteger, kind, nullable=not field.required)
+    if field.enum is not None:
+        kind = pg_enum(field.enum, ENUM_TYPES[field.enum])
+        kind = ARRAY(kind) if field.is_list else kind
+    else:
+        kind = {str: Text(), int: Integer(), dt.date: Date()}[field.type]
+    if field.default is not None:
+        return mapped_column(kind, nullable=False, default=field.default,
+                             server_default=str(field.default))
+    return mapped_column(kind, nullable=not field.required)
+
+
+def table_of(kind: KindSpec) -> Table:
+    """Return the table a kind is stored in."""
+    return Base.metadata.tables[kind.name]
+
+
+def record_model(spec: KindSpec, name: str, **more) -> type:
+    """Return the ORM class of a kind: the shared columns, its fields' and `more`."""
+    columns = {field.column: _column(field) for field in spec.fields
+               if field.name not in ("code", "organisation")}
+    return type(name, (RecordColumns, Base), {"__tablename__": spec.name, **columns, **more})
+
+
+Hazard = record_model(HAZARDS, "Hazard", remaining_m2=mapped_column(Float, nullable=True))
+Release = record_model(RELEASES, "Release", __table_args__=(
+    CheckConstraint("started_on <= completed_on", name="started_before_completed"),))
 
 
 class Baseline(Base):

@@ -5,7 +5,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 import numpy as np
 import pyproj
@@ -14,11 +13,12 @@ from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from minemap.errors import Problem
-from minemap.geo.fields import FIELDS, Bad, check_properties
+from minemap.kinds import KINDS
+from minemap.geo.fields import Bad, check_properties
 from minemap.geo.outline import Outline
 from minemap.geo.shapes import batches, from_geojson, polygons_of
 
-Kind = Literal["hazards", "releases"]
+Kind = str  # a kind's name, as kinds.KINDS lists them
 
 GEOD = pyproj.Geod(ellps="WGS84")
 MAX_VERTICES = 100_000  # positions as stored, closing ones included (PostGIS ST_NPoints)
@@ -199,8 +199,8 @@ Screened = tuple[MultiPolygon | None, list[Problem], list[Problem]]
 def _check(kind: Kind, index: int, feature, today: date, partial: bool, outline: Outline,
            screened: Screened | None = None) -> tuple[dict, list[Problem], list[Problem]]:
     """Return the feature's values, problems and warnings; `screened` if its geometry was."""
-    if kind not in FIELDS:
-        raise ValueError(f"kind must be hazards or releases, not {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if not isinstance(feature, dict) or feature.get("type", "Feature") != "Feature":
         return {}, [Problem(index, "invalid_feature", "input is not a GeoJSON Feature")], []
     values, problems, warnings = check_properties(kind, index, feature.get("properties"),
@@ -227,7 +227,7 @@ def check_feature(kind: Kind, index: int, feature: dict, *, today: date, outline
     return Checked(None if problems else values, problems, warnings)
 
 
-def screen(geometries: list, outline: Outline) -> list[Screened | None]:
+def screen(geometries: list, outline: Outline | None) -> list[Screened | None]:
     """Settle at once each shapely geometry that is valid: normalised, or located.
 
     Vectorised shapely calls decide the common cases (a valid polygon inside the country, or
@@ -255,7 +255,7 @@ def screen(geometries: list, outline: Outline) -> list[Screened | None]:
     return result
 
 
-def _screen(flat: np.ndarray, outline: Outline
+def _screen(flat: np.ndarray, outline: Outline | None
             ) -> list[tuple[MultiPolygon, tuple[str, str] | None] | None]:
     """Return, for each polygonal geometry, None (left to check_geometry), or its normalised
     form and its location verdict (see `_locate`)."""
@@ -269,8 +269,8 @@ def _screen(flat: np.ndarray, outline: Outline
     single = shapely.get_type_id(settled) == _POLYGON
     settled[single] = shapely.multipolygons(settled[single][:, np.newaxis])  # one part each
     found: list = [None] * len(flat)
-    for index, geom, verdict in zip(np.flatnonzero(keep).tolist(), settled,
-                                    _locate(settled, outline)):
+    verdicts = _locate(settled, outline) if outline is not None else [None] * len(settled)
+    for index, geom, verdict in zip(np.flatnonzero(keep).tolist(), settled, verdicts):
         found[index] = (geom, verdict)
     return found
 
@@ -290,7 +290,8 @@ def _merge_unknown(warnings: list[Problem]) -> list[Problem]:
     return merged + rest
 
 
-def check_features(kind: Kind, features: Iterable[dict], *, today: date, outline: Outline
+def check_features(kind: Kind, features: Iterable[dict], *, today: date,
+                   outline: Outline | None
                    ) -> tuple[list[dict], list[Problem], list[Problem]]:
     """Check a batch: the records, all problems (codes used twice included) and warnings.
 

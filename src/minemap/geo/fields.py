@@ -1,197 +1,25 @@
-"""Check and normalise the properties of a hazard or release feature."""
+"""Check and normalise the properties of a feature of any kind (kinds.spec declares them).
 
-import json
-import math
-import numbers
-import re
-from datetime import date, datetime
+Names are matched case-insensitively, with the 10-character names Shapefiles cut them to;
+values are parsed and bounded by the kind's pydantic model (kinds.models); then the rules
+across fields: no date in the future or before EARLIEST_DATE, and the kind's date order.
+"""
+
+from datetime import date
+
+from pydantic import ValidationError
 
 from minemap.errors import Problem
-from minemap.vocab import (DEVICE_FIELDS, EARLIEST_DATE, Classification, HazardType, LandUse,
-                           ReleaseMethod)
+from minemap.kinds import KINDS, models
+from minemap.kinds.values import Bad, is_absent, parse_date, parse_list
+from minemap.vocab import EARLIEST_DATE
 
-CODE_PATTERN = re.compile(r"[A-Za-z0-9_./-]{1,64}")
-DESCRIPTION_MAX = 2000
-COUNT_MAX = 2**31 - 1  # the device columns are PostgreSQL integers
-
-FIELDS = {
-    "hazards": ("code", "classification", "hazard_types", "organisation", "recorded_on",
-                "description"),
-    "releases": ("code", "method", "hazard", "organisation", "started_on", "completed_on",
-                 "land_use", *DEVICE_FIELDS, "description"),
-}
-REQUIRED = {"hazards": {"classification", "hazard_types", "recorded_on"},
-            "releases": {"method", "completed_on"}}
+__all__ = ["Bad", "check_properties", "is_absent", "parse_date", "parse_list"]
 
 # Shapefiles cut field names to 10 characters (CLASSIFICA, RECORDED_O...); accept those too.
-ALIASES = {name[:10]: name for names in FIELDS.values() for name in names if len(name) > 10}
+ALIASES = {name[:10]: name for spec in KINDS.values() for name in spec.inputs if len(name) > 10}
 ALIASES["organization"] = "organisation"
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
-_SEPARATORS = re.compile(r"[,;|\s]+")
-
-
-class Bad(ValueError):
-    """A property value that cannot be used; `code` is the problem code."""
-
-    def __init__(self, code: str, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def is_absent(value) -> bool:
-    """Tell whether a value means "not given": None, "", NaN or NaT (as file readers write)."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict, bool, int)):
-        return False
-    if type(value).__name__ == "NAType":  # pandas.NA, whose comparisons are NA too
-        return True
-    try:
-        return bool(value != value)  # NaN and NaT are the only values unequal to themselves
-    except (TypeError, ValueError):
-        return False
-
-
-def parse_date(value, name: str = "date") -> date:
-    """Return the date of an ISO date or datetime (string, date, datetime or numpy datetime64)."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if _DATE.fullmatch(text):
-                return date.fromisoformat(text)
-            if _DATETIME.match(text):
-                return datetime.fromisoformat(text).date()  # its date where it was written
-        except ValueError:
-            raise Bad("invalid_date", f"{name} '{text}' is not a valid date") from None
-    elif isinstance(value, datetime):
-        return value.date()
-    elif isinstance(value, date):
-        return value
-    elif type(value).__name__ == "datetime64":
-        return value.astype("datetime64[D]").item()
-    raise Bad("invalid_date", f"{name} {value!r} is not a date (YYYY-MM-DD)")
-
-
-def parse_list(value, name: str = "list") -> list[str]:
-    """Return the items of a list, or of a string separated by commas, semicolons or spaces."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise Bad("invalid_value", f"{name} '{text}' is not a list") from None
-        else:
-            return [item for item in _SEPARATORS.split(text) if item]
-    if isinstance(value, (list, tuple, set)) or type(value).__name__ == "ndarray":
-        items = list(value)
-        if all(isinstance(item, str) for item in items):
-            return [item.strip() for item in items if item.strip()]
-    raise Bad("invalid_value", f"{name} {value!r} is not a list of text")
-
-
-def _text(name: str, value) -> str:
-    if isinstance(value, str):
-        if "\x00" in value:  # PostgreSQL text cannot hold it
-            raise Bad("invalid_text", f"{name} contains a NUL character")
-        return value.strip()
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return str(value)  # a code column typed as integer in a GeoPackage or CSV
-    raise Bad("invalid_value", f"{name} {value!r} is not text")
-
-
-def _code(name: str, value) -> str:
-    text = _text(name, value)
-    if not CODE_PATTERN.fullmatch(text):
-        why = "is longer than 64 characters" if len(text) > 64 else \
-            "may only hold letters, digits and _ . / -"
-        raise Bad("invalid_code", f"{name} '{text}' {why}")
-    return text
-
-
-def _description(name: str, value) -> str:
-    text = _text(name, value)
-    if len(text) > DESCRIPTION_MAX:
-        raise Bad("too_long", f"{name} is {len(text):,} characters long, more than "
-                              f"{DESCRIPTION_MAX:,}")
-    return text
-
-
-def _choice(enum, fold):
-    members = {member.value: member for member in enum}  # a dict: Enum() lookups are slow
-    allowed = ", ".join(members)
-
-    def parse(name: str, value):
-        text = _text(name, value)
-        member = members.get(fold(text))
-        if member is None:
-            raise Bad("invalid_enum", f"{name} '{text}' is not one of {allowed}")
-        return member
-    return parse
-
-
-_HAZARD_TYPES = {member.value: member for member in HazardType}
-
-
-def _hazard_types(name: str, value) -> list[HazardType]:
-    items = {item.upper(): item for item in parse_list(value, name)}
-    allowed = ", ".join(_HAZARD_TYPES)
-    if not items:
-        raise Bad("missing_property", f"{name} is empty; give at least one of {allowed}")
-    wrong = [repr(item) for upper, item in items.items() if upper not in _HAZARD_TYPES]
-    if wrong:
-        raise Bad("invalid_enum", f"{name} {', '.join(wrong)} "
-                                  f"{'is' if len(wrong) == 1 else 'are'} not one of {allowed}")
-    return [member for value, member in _HAZARD_TYPES.items() if value in items]  # their order
-
-
-def _count(name: str, value) -> int:
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip()) if "." in value or "e" in value.lower() \
-                else int(value.strip())
-        except ValueError:
-            number = None
-    if isinstance(number, float) and math.isfinite(number) and number.is_integer():
-        number = int(number)
-    if not isinstance(number, numbers.Integral) or isinstance(number, bool):
-        raise Bad("invalid_count", f"{name} {value!r} is not a whole number")
-    if not 0 <= number <= COUNT_MAX:
-        raise Bad("invalid_count", f"{name} {number} is "
-                                   f"{'negative' if number < 0 else 'too large'}")
-    return int(number)
-
-
-def _date(name: str, value) -> date:
-    return parse_date(value, name)
-
-
-PARSERS = {
-    "code": _code,
-    "hazard": _code,
-    "classification": _choice(Classification, str.upper),
-    "hazard_types": _hazard_types,
-    "method": _choice(ReleaseMethod, str.lower),
-    "land_use": _choice(LandUse, str.lower),
-    "organisation": _text,
-    "description": _description,
-    "recorded_on": _date,
-    "started_on": _date,
-    "completed_on": _date,
-    **{device: _count for device in DEVICE_FIELDS},
-}
-# Per kind: (field, parser, required, value when absent).
-_RULES = {kind: [(name, PARSERS[name], name in REQUIRED[kind], 0 if name in DEVICE_FIELDS else None)
-                 for name in names] for kind, names in FIELDS.items()}
-
-
-_KNOWN = {kind: frozenset(names) for kind, names in FIELDS.items()}
 _NAMES: dict = {}  # property name as given -> field name; files repeat the same few names
 
 
@@ -208,19 +36,40 @@ def _field_name(key) -> str:
 def _given(kind: str, index: int, properties: dict, problems: list, warnings: list) -> dict:
     """Map property names onto the fields of `kind`, case-insensitively."""
     given: dict = {}
-    known = _KNOWN[kind]
+    spec = KINDS[kind]
     for key, value in properties.items():
         name = _field_name(key)
-        if name in known:
+        if name in spec.by_name:
             if name in given:
                 problems.append(Problem(index, "duplicate_property",
                                         f"property {name} is given twice"))
             given[name] = value
-        elif name == "devices" and kind == "releases" and isinstance(value, dict):
+        elif name in spec.groups and isinstance(value, dict):
             given.update(_given(kind, index, value, problems, warnings))
         else:
             warnings.append(Problem(index, "unknown_property", f"unknown property '{key}' ignored"))
     return given
+
+
+def _across(kind: str, index: int, values: dict, today: date) -> list[Problem]:
+    """Return the problems of the rules across fields, on the fields `values` holds."""
+    spec, problems = KINDS[kind], []
+    for field in spec.dates:
+        when = values.get(field.name)
+        if field.not_future and isinstance(when, date) and when > today:
+            problems.append(Problem(index, "future_date", f"{field.name} {when} is in the future"))
+    for field in spec.dates:
+        when = values.get(field.name)
+        if isinstance(when, date) and when < EARLIEST_DATE:
+            problems.append(Problem(index, "date_too_early",
+                                    f"{field.name} {when} is before {EARLIEST_DATE}"))
+    for first, then in spec.order:
+        earlier, later = values.get(first), values.get(then)
+        if isinstance(earlier, date) and isinstance(later, date) and later < earlier:
+            problems.append(Problem(index, f"{then.removesuffix('_on')}_before_"
+                                           f"{first.removesuffix('_on')}",
+                                    f"{then} {later} is before {first} {earlier}"))
+    return problems
 
 
 def check_properties(kind: str, index: int, properties, *, today: date,
@@ -237,31 +86,29 @@ def check_properties(kind: str, index: int, properties, *, today: date,
     if not isinstance(properties, dict):
         return {}, [Problem(index, "invalid_value", "properties is not an object")], []
     given = _given(kind, index, properties, problems, warnings)
-    values: dict = {}
-    for name, parse, required, default in _RULES[kind]:
-        value = given.get(name)
-        if value is None and partial and name not in given:
-            continue
-        if is_absent(value):
-            if required:
-                problems.append(Problem(index, "missing_property", f"{name} is required"))
-            values[name] = default
-            continue
-        try:
-            values[name] = parse(name, value)
-        except Bad as bad:
-            problems.append(Problem(index, bad.code, bad.reason))
-    for name in ("recorded_on", "completed_on"):
-        when = values.get(name)
-        if isinstance(when, date) and when > today:
-            problems.append(Problem(index, "future_date", f"{name} {when} is in the future"))
-    for name in ("recorded_on", "started_on", "completed_on"):
-        when = values.get(name)
-        if isinstance(when, date) and when < EARLIEST_DATE:
-            problems.append(Problem(index, "date_too_early",
-                                    f"{name} {when} is before {EARLIEST_DATE}"))
-    started, completed = values.get("started_on"), values.get("completed_on")
-    if isinstance(started, date) and isinstance(completed, date) and completed < started:
-        problems.append(Problem(index, "completed_before_started",
-                                f"completed_on {completed} is before started_on {started}"))
+    spec = KINDS[kind]
+    # Absent values are left out: a required one is then missing, an optional one defaulted.
+    # A PATCH that gives one explicitly clears it (or, if required, is refused).
+    cleared = [name for name, value in given.items() if is_absent(value)]
+    for name in cleared:
+        del given[name]
+    found: list[tuple[str, Problem]] = []  # (field, problem), put in the fields' order below
+    try:
+        values = models.properties(kind, partial=partial).model_validate(given).model_dump(
+            exclude_unset=partial)
+    except ValidationError as error:
+        found = models.problems_of(error, index)
+        # The fields that are right still count (a code given twice is named as well).
+        values = {name: spec.by_name[name].parse(name, value) for name, value in given.items()
+                  if name not in {name for name, _ in found}}
+        if not partial:
+            values |= {f.name: f.default for f in spec.fields
+                       if f.name not in given and not f.required}
+    for name in cleared if partial else ():
+        if spec.by_name[name].required:
+            found.append((name, Problem(index, "missing_property", f"{name} is required")))
+        else:
+            values[name] = spec.by_name[name].default
+    problems += [problem for _, problem in sorted(found, key=lambda f: spec.inputs.index(f[0]))]
+    problems += _across(kind, index, values, today)
     return values, problems, warnings

@@ -1,4 +1,7 @@
-"""Describe the four OGC collections as data: source SQL, fields, time, and how tiles draw them.
+"""Describe the OGC collections as data: source SQL, fields, time, and how tiles draw them.
+
+One collection per kind of record, built from its spec (kinds), and two of the accounting:
+the districts with their remaining land, and the remaining land itself.
 
 Each source is a SELECT of the rows the public sees (not deleted, approved) with an `id`, a
 `geom` (EPSG:4326) and one column per field; features, filters and tiles are all built on it.
@@ -14,10 +17,11 @@ from sqlalchemy import BigInteger, Date, Float, Integer, Subquery, Text, column,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 
-from minemap.vocab import Classification, HazardType, LandUse, ReleaseMethod, Review
+from minemap.kinds import KINDS, KindSpec
+from minemap.vocab import Review
 
 # JSON Schema for each kind of field (queryables); the SQL type goes with it.
-KINDS: dict[str, tuple[dict, TypeEngine]] = {
+TYPES: dict[str, tuple[dict, TypeEngine]] = {
     "string": ({"type": "string"}, Text()),
     "integer": ({"type": "integer"}, Integer()),
     "number": ({"type": "number"}, Float()),
@@ -35,16 +39,16 @@ class Field:
 
     def __post_init__(self):
         # Field names are written into SQL as identifiers and keys: plain names only.
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name) or self.kind not in KINDS:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name) or self.kind not in TYPES:
             raise ValueError(f"bad field {self.name!r} ({self.kind})")
 
     @property
     def sql_type(self) -> TypeEngine:
-        return KINDS[self.kind][1]
+        return TYPES[self.kind][1]
 
     @property
     def schema(self) -> dict:
-        schema = {"title": self.name, "description": self.description, **KINDS[self.kind][0]}
+        schema = {"title": self.name, "description": self.description, **TYPES[self.kind][0]}
         if self.enum and self.kind == "array":
             schema["items"] = {"type": "string", "enum": list(self.enum)}
         elif self.enum:
@@ -86,34 +90,61 @@ class Collection:
         return text(self.source).columns(*columns).subquery("t")
 
 
+APPROVED, WITH_SUBMITTED = "'approved'", "'approved', 'submitted'"
+
+
 def names(enum) -> tuple[str, ...]:
     return tuple(member.value for member in enum)
 
 
-def _hazards(reviews: str) -> str:
+def _record_source(kind: KindSpec, reviews: str) -> str:
+    """Return the SELECT of a kind's records in `reviews`, one column per field."""
+    columns, joins = ["t.id", "t.geom"], []
+    for field in kind.fields:
+        if field.name == "organisation":
+            expression = "o.name"
+        elif field.reference:
+            alias = f"r_{field.name}"
+            joins.append(f"LEFT JOIN {field.reference} AS {alias} ON {alias}.id = t.{field.column}")
+            expression = f"{alias}.code"
+        elif field.enum is not None:
+            expression = f"CAST(t.{field.column} AS text{'[]' if field.is_list else ''})"
+        else:
+            expression = f"t.{field.column}"
+        columns.append(f"{expression} AS {field.name}")
+    columns.append("t.area_m2")
+    for derived in kind.derived:
+        if derived.ogc is not None:
+            columns.append(f"{derived.ogc.format(t='t')} AS {derived.name}")
+            if derived.joins:
+                joins.append(derived.joins.format(t="t"))
+    columns.append("CAST(t.review AS text) AS review")
     return f"""
-SELECT h.id, h.geom, h.code, CAST(h.classification AS text) AS classification,
-       CAST(h.hazard_types AS text[]) AS hazard_types, o.name AS organisation, h.recorded_on,
-       h.description, h.area_m2, coalesce(h.remaining_m2, h.area_m2) AS remaining_m2,
-       minemap_hazard_status(h.remaining_m2) AS status,
-       d.name AS district, CAST(h.review AS text) AS review
-FROM hazards AS h
-JOIN organisations AS o ON o.id = h.organisation_id
-LEFT JOIN hazard_accounting AS a ON a.hazard_id = h.id
-LEFT JOIN districts AS d ON d.id = a.district_id
-WHERE h.deleted_at IS NULL AND h.review IN ({reviews})"""
+SELECT {', '.join(columns)}
+FROM {kind.name} AS t
+JOIN organisations AS o ON o.id = t.organisation_id
+{chr(10).join(joins)}
+WHERE t.deleted_at IS NULL AND t.review IN ({reviews})"""
 
 
-def _releases(reviews: str) -> str:
-    return f"""
-SELECT r.id, r.geom, r.code, CAST(r.method AS text) AS method, h.code AS hazard,
-       o.name AS organisation, r.started_on, r.completed_on, CAST(r.land_use AS text) AS land_use,
-       r.ap_mines, r.at_mines, r.uxo, r.cmr, r.ied, r.description, r.area_m2,
-       CAST(r.review AS text) AS review
-FROM releases AS r
-JOIN organisations AS o ON o.id = r.organisation_id
-LEFT JOIN hazards AS h ON h.id = r.hazard_id
-WHERE r.deleted_at IS NULL AND r.review IN ({reviews})"""
+def _record_fields(kind: KindSpec) -> tuple[Field, ...]:
+    fields = [Field(f.name, f.ogc_type, f.description, names(f.enum) if f.enum else ())
+              for f in kind.fields]
+    fields.append(Field("area_m2", "number", "Geodesic area in m²"))
+    fields += [Field(d.name, d.ogc_type, d.description, d.enum) for d in kind.derived
+               if d.ogc is not None]
+    fields.append(Field("review", "string", "Review state", names(Review)))
+    return tuple(fields)
+
+
+def record_collection(kind: KindSpec) -> Collection:
+    """Return the collection of a kind's approved records, as its spec describes them."""
+    return Collection(
+        id=kind.name, title=kind.title, description=kind.description,
+        source=_record_source(kind, APPROVED),
+        source_with_submitted=_record_source(kind, WITH_SUBMITTED),
+        fields=_record_fields(kind), temporal=kind.temporal, tile_fields=kind.tile_fields,
+        tile_groups=kind.tile_groups, accounted=kind.accounted)
 
 
 def _remaining(hazard_on: str, release_on: str) -> str:
@@ -123,65 +154,6 @@ FROM pieces AS p
 LEFT JOIN districts AS d ON d.id = p.district_id
 WHERE p.{hazard_on} IS NOT NULL AND p.{release_on} IS NULL"""
 
-
-APPROVED, WITH_SUBMITTED = "'approved'", "'approved', 'submitted'"
-
-HAZARDS = Collection(
-    id="hazards",
-    title="Hazard areas",
-    description="Suspected (SHA) and confirmed (CHA) hazardous areas, approved and not deleted. "
-                "`status` is `closed` once less than 1 m² remains unreleased by approved "
-                "releases.",
-    source=_hazards(APPROVED),
-    source_with_submitted=_hazards(WITH_SUBMITTED),
-    fields=(
-        Field("code", "string", "Unique code, AZ-<district>-<SHA|CHA>-<n> when generated"),
-        Field("classification", "string", "SHA: suspected; CHA: confirmed",
-              names(Classification)),
-        Field("hazard_types", "array", "Kinds of explosive ordnance", names(HazardType)),
-        Field("organisation", "string", "Organisation that recorded it"),
-        Field("recorded_on", "date", "Date of the survey"),
-        Field("description", "string", "Free text"),
-        Field("area_m2", "number", "Geodesic area in m²"),
-        Field("remaining_m2", "number", "Area not yet released, in m²"),
-        Field("status", "string", "closed once less than 1 m² remains", ("active", "closed")),
-        Field("district", "string", "District holding its point on surface"),
-        Field("review", "string", "Review state", names(Review)),
-    ),
-    temporal="recorded_on",
-    tile_fields=("code", "classification", "status", "review"),
-    tile_groups=("classification", "status", "review"),
-    accounted=True,
-)
-
-RELEASES = Collection(
-    id="releases",
-    title="Land releases",
-    description="Land released by non-technical survey (cancelled), technical survey "
-                "(reduced) or clearance (cleared), approved and not deleted.",
-    source=_releases(APPROVED),
-    source_with_submitted=_releases(WITH_SUBMITTED),
-    fields=(
-        Field("code", "string", "Unique code"),
-        Field("method", "string", "cancelled, reduced or cleared", names(ReleaseMethod)),
-        Field("hazard", "string", "Code of the hazard it works on (null: none recorded)"),
-        Field("organisation", "string", "Organisation that did it"),
-        Field("started_on", "date", "First day of work"),
-        Field("completed_on", "date", "Day the land was released"),
-        Field("land_use", "string", "Intended use of the land", names(LandUse)),
-        Field("ap_mines", "integer", "Anti-personnel mines found and destroyed"),
-        Field("at_mines", "integer", "Anti-tank mines found and destroyed"),
-        Field("uxo", "integer", "Unexploded ordnance found and destroyed"),
-        Field("cmr", "integer", "Cluster munition remnants found and destroyed"),
-        Field("ied", "integer", "Improvised explosive devices found and destroyed"),
-        Field("description", "string", "Free text"),
-        Field("area_m2", "number", "Geodesic area in m²"),
-        Field("review", "string", "Review state", names(Review)),
-    ),
-    temporal="completed_on",
-    tile_fields=("code", "method", "review"),
-    tile_groups=("method", "review"),
-)
 
 DISTRICT_COLUMNS = """
 SELECT d.id, d.geom, d.code, d.name, d.name_az, d.kind, d.iso_3166_2, d.region, d.area_m2,
@@ -235,4 +207,6 @@ REMAINING = Collection(
     accounted=True,
 )
 
-COLLECTIONS: dict[str, Collection] = {c.id: c for c in (HAZARDS, RELEASES, DISTRICTS, REMAINING)}
+RECORDS = tuple(record_collection(kind) for kind in KINDS.values())
+HAZARDS = RECORDS[list(KINDS).index("hazards")]  # bench/serve.py serves it
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in (*RECORDS, DISTRICTS, REMAINING)}

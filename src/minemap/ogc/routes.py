@@ -12,8 +12,9 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from minemap import __version__
-from minemap.api.auth import Reader, reader, sees_submissions
-from minemap.api.deps import ConnectionDep, SettingsDep
+from minemap.http.auth import Reader, reader
+from minemap.store.access import sees_submissions
+from minemap.http.deps import ConnectionDep, SettingsDep
 from minemap.db.models import MAX_ID
 from minemap.errors import MinemapError, NotFound
 from minemap.ogc import crs as crs_

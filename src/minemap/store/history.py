@@ -69,11 +69,14 @@ def state_at(table: Table, entity: str, entity_id: int, at: datetime) -> Subquer
     """
     # The snapshot keeps the geometry as GeoJSON; the row type wants it back as geometry,
     # whose input function reads hex EWKB.
+    names = ", ".join(f"r.{c.name}" for c in table.c)  # by name: the ORM's order may differ
     query = text(f"""
-SELECT (jsonb_populate_record(NULL::{table.name}, h.after || jsonb_build_object('geom',
-        encode(ST_AsEWKB(ST_SetSRID(ST_GeomFromGeoJSON(h.after -> 'geometry'), 4326)), 'hex')))).*
+SELECT {names}
 FROM (SELECT after FROM history
       WHERE entity = :entity AND entity_id = :entity_id AND at <= :at
-      ORDER BY at DESC, id DESC LIMIT 1) AS h
+      ORDER BY at DESC, id DESC LIMIT 1) AS h,
+     jsonb_populate_record(NULL::{table.name}, h.after || jsonb_build_object('geom',
+        encode(ST_AsEWKB(ST_SetSRID(ST_GeomFromGeoJSON(h.after -> 'geometry'), 4326)), 'hex')))
+        AS r
 WHERE h.after IS NOT NULL""").bindparams(entity=entity, entity_id=entity_id, at=at)
     return query.columns(*(column(c.name, c.type) for c in table.c)).subquery("snapshot")

@@ -1,22 +1,23 @@
 """Store imports: each stored field file, who sent it, its report and its records.
 
 An import is decided as a whole: every record it created that is still submitted, and still
-as it was imported, is approved or rejected through records.review (the same rules and
-history as one record at a time); the others are named, never silently decided.
+as it was imported, is approved or rejected as one record is (the same rules and history);
+the others are named, never silently decided.
 """
 
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import Connection, func, literal, select, text
+from sqlalchemy import Connection, func, select, text
 
-from minemap.db.models import Import, ImportRecord, Organisation
-from minemap.errors import Forbidden, NotFound, Unauthorized
-from minemap.store import hazards, records, releases
+from minemap.db.models import Import, ImportRecord, Organisation, table_of
+from minemap.errors import NotFound
+from minemap.kinds import KINDS
+from minemap.store import writes
+from minemap.store.access import imports_visible
 from minemap.store.tokens import Principal
-from minemap.vocab import Review, Role
+from minemap.vocab import HistoryAction, Review
 
-KINDS = {"hazards": hazards.KIND, "releases": releases.KIND}
 I, R, O = Import.__table__, ImportRecord.__table__, Organisation.__table__
 
 
@@ -48,22 +49,6 @@ def record(conn: Connection, *, path: Path, name: str, actor: Principal, organis
     return import_id
 
 
-def _may_see(reader: Principal | None):
-    """Return the condition on imports that `reader` may see (403 for viewers and anonymous).
-
-    An import lists submitted records, so it is seen as they are: by admins and reviewers,
-    and by the operators of the organisation that sent it.
-    """
-    if reader is None:
-        raise Unauthorized("imports are not public: send a token")
-    if reader.role is Role.viewer:
-        raise Forbidden("imports are seen by admins, reviewers and the importing "
-                        "organisation's operators")
-    if reader.role is Role.operator:
-        return I.c.organisation_id == reader.organisation_id
-    return literal(True)
-
-
 def _summary():
     created = (select(func.count()).select_from(R).where(R.c.import_id == I.c.id)
                .scalar_subquery())
@@ -86,18 +71,18 @@ def _shaped(row, *, full: bool) -> dict:
 
 def search(conn: Connection, reader: Principal | None, *, limit: int, offset: int) -> list[dict]:
     """Return the imports `reader` may see, newest first."""
-    rows = conn.execute(_summary().where(_may_see(reader)).order_by(I.c.id.desc())
+    rows = conn.execute(_summary().where(imports_visible(I, reader)).order_by(I.c.id.desc())
                         .limit(limit).offset(offset))
     return [_shaped(row, full=False) for row in rows]
 
 
 def one(conn: Connection, import_id: int, reader: Principal | None) -> dict:
     """Return one import with its report and its records as they are now (else NotFound)."""
-    row = conn.execute(_summary().where(I.c.id == import_id, _may_see(reader))).one_or_none()
+    row = conn.execute(_summary().where(I.c.id == import_id, imports_visible(I, reader))).one_or_none()
     if row is None:
         raise NotFound(f"no import {import_id}")
     found = _shaped(row, full=True)
-    t = KINDS[found["kind"]].table
+    t = table_of(KINDS[found["kind"]])
     rows = conn.execute(
         select(R.c.record_id.label("id"), t.c.code, R.c.version.label("imported_version"),
                t.c.version, t.c.review, t.c.deleted_at.is_not(None).label("deleted"))
@@ -107,34 +92,34 @@ def one(conn: Connection, import_id: int, reader: Principal | None) -> dict:
     return found
 
 
-def review(conn: Connection, import_id: int, *, decision: str, reason: str | None,
-           actor: Principal) -> dict:
-    """Approve or reject, at once, every record of the import still submitted as imported.
+def review(conn: Connection, import_id: int, *, decision: str, state: Review,
+           reason: str | None, actor: Principal) -> dict:
+    """Set every record of the import still submitted as imported to `state` (approved or
+    rejected by `decision`), as store.writes reviews one record: the same history.
 
-    Records edited since the import, already decided or deleted are skipped and named.
+    Records edited since the import, already decided or deleted are skipped and named. The
+    caller has authorised `actor` and checked the decision.
     """
-    records.authorise_review(actor)
-    reason = records.check_decision(decision, reason)
     found = one(conn, import_id, actor)
     kind = KINDS[found["kind"]]
+    t = table_of(kind)
+    # Locked first, in id order, so that what is decided is what was read.
+    locked = {row.id: row for row in conn.execute(
+        select(t.c.id, t.c.version, t.c.review, t.c.deleted_at.is_not(None).label("deleted"))
+        .where(t.c.id.in_([entry["id"] for entry in found["records"]]))
+        .order_by(t.c.id).with_for_update())}
     decided, skipped = 0, []
     for entry in found["records"]:
-        why = _why_not(entry)
-        if why is None:
-            try:
-                current = records.get(conn, kind, entry["id"], lock=True)
-            except NotFound:  # deleted while we waited for its row
-                current = None
-            # Locked now: what was read above may have changed while we waited for the row.
-            why = "deleted since the import" if current is None else _why_not(
-                {**entry, "version": current["properties"]["version"],
-                 "review": current["properties"]["review"]})
-        if why is not None:
+        now = locked[entry["id"]]
+        why = _why_not({**entry, "version": now.version, "review": now.review,
+                        "deleted": now.deleted})
+        if why is None and writes.change(conn, kind, entry["id"], version=now.version,
+                                         action=HistoryAction.review, actor=actor,
+                                         review=state, reason=reason):
+            decided += 1
+        else:
             skipped.append({"kind": kind.entity, "id": entry["id"], "code": entry["code"],
                             "reason": why})
-            continue
-        records.review(conn, kind, current, decision=decision, reason=reason, actor=actor)
-        decided += 1
     return {"import": import_id, "decision": decision, "decided": decided, "skipped": skipped}
 
 

@@ -9,15 +9,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from minemap.api.deps import ConnectionDep, EngineDep, SettingsDep
 from minemap.db.engine import transaction
-from minemap.errors import Forbidden, InvalidInput, Unauthorized
+from minemap.errors import Forbidden, Unauthorized
+from minemap.http.deps import ConnectionDep, EngineDep, SettingsDep
 from minemap.settings import Settings
 from minemap.store import tokens
+from minemap.store.access import REVIEWERS, WRITERS
 from minemap.store.tokens import Principal
 from minemap.vocab import Role
 
-WRITERS = frozenset({Role.admin, Role.reviewer, Role.operator})
 
 # Documents the scheme in OpenAPI (the Authorize button of /docs); `Requires` reads the header.
 bearer = HTTPBearer(auto_error=False, scheme_name="token",
@@ -91,20 +91,6 @@ CurrentPrincipal = Annotated[Principal, Depends(Requires(write=True))]
 # The same, for a write whose body is received before its transaction opens (an upload).
 Uploader = Annotated[Principal, Depends(RequiresFirst(write=True))]
 # An admin or reviewer, who decide on submissions and may see them in reports.
-Reviewer = Annotated[Principal, Depends(Requires(roles={Role.admin, Role.reviewer}))]
+Reviewer = Annotated[Principal, Depends(Requires(roles=REVIEWERS))]
 # An admin, for what only the national authority does.
 Admin = Annotated[Principal, Depends(Requires(roles={Role.admin}))]
-
-
-def sees_submissions(reader: Principal | None, include: str | None) -> bool:
-    """Tell whether to count submissions: only when asked, and only for admins and reviewers."""
-    if include is None:
-        return False
-    if include != "submitted":
-        raise InvalidInput(f"include must be 'submitted', not {include!r}")
-    if reader is None:
-        raise Unauthorized("include=submitted needs an admin or reviewer token")
-    if reader.role not in (Role.admin, Role.reviewer):
-        raise Forbidden(f"a {reader.role} token may not see submissions; it takes admin "
-                        "or reviewer")
-    return True

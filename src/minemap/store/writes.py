@@ -1,20 +1,22 @@
-"""Store many checked hazards or releases at once: staged by COPY, checked and inserted in SQL.
+"""Write checked records of any kind: stage, check against what is stored, store with history.
 
-`stage` copies the records into a temporary table; `check` finds what the database refuses
-(codes in use, unknown hazards) and what it only warns about (overlaps with stored hazards,
-releases reaching beyond their hazard); `store` numbers the codes left blank and inserts the
-records with their history in one statement. Nothing here commits.
+Every write of a record takes this path, one record or a hundred thousand: `stage` copies the
+records into a temporary table by COPY; `check` finds what the database refuses (codes in
+use, unknown references) and what it only warns about (overlaps with stored records of the
+kind, reaching beyond the record referenced); `store` numbers the codes left blank and
+inserts the records with their history in one statement, `store_change` applies a PATCH.
+`change` deletes or reviews one record. Nothing here commits or refreshes the accounting.
 """
 
 import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from minemap.db.models import table_of
 from minemap.errors import Problem
-from minemap.geo.fields import FIELDS
 from minemap.geo.shapes import batches
+from minemap.kinds import KINDS, KindSpec
 from minemap.store import history
-from minemap.store.records import Kind
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review
 
@@ -24,6 +26,7 @@ COPY_COORDINATES = 500_000
 NAMED = 5  # codes named in one warning
 MIN_BEYOND_M2 = 1.0  # less than this outside its hazard is rounding, not a finding
 ANALYZE_FROM = 1_000  # rows stored at once that may mislead the planner
+HOMES_IN_PYTHON_FROM = 100  # records without codes from which `_homes` reads the districts
 
 
 # COPY's text format: \N is NULL, and backslashes and line and field separators are escaped.
@@ -31,7 +34,7 @@ _NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _text_columns(kind: Kind, records: list[dict]) -> list[list[str]]:
+def _text_columns(kind: KindSpec, records: list[dict]) -> list[list[str]]:
     """Return the fields of `records` column by column, as COPY's text format reads them.
 
     str() writes dates as ISO dates and StrEnum members as their values; lists (the hazard
@@ -39,9 +42,9 @@ def _text_columns(kind: Kind, records: list[dict]) -> list[list[str]]:
     fast as the csv module for the long hex geometries.
     """
     columns = []
-    for name in FIELDS[kind.name]:
-        values = [record.get(name) for record in records]
-        if name == "hazard_types":
+    for field in kind.fields:
+        values = [record.get(field.name) for record in records]
+        if field.is_list:
             values = ["{" + ",".join(value) + "}" if value else None for value in values]
         columns.append([_NULL if value is None else str(value).translate(_ESCAPES)
                         for value in values])
@@ -52,10 +55,14 @@ def _homes(conn: Connection, geoms: np.ndarray) -> list[str | None]:
     """Return, for each geometry, the code of the district covering it, or None.
 
     A district covering a geometry holds all of it, so it is the district of largest overlap
-    that a generated code names; the few geometries crossing a border are left to `_number`.
-    This runs here because GEOS, with the districts prepared, takes about a microsecond per
-    geometry, where PostGIS's ST_Covers, detoasting the district for every pair, takes fifteen.
+    that a generated code names; the few geometries crossing a border are left to
+    `_homes_across_borders`. This runs here because GEOS, with the districts prepared, takes
+    about a microsecond per geometry, where PostGIS's ST_Covers, detoasting the district for
+    every pair, takes fifteen; but reading and preparing the districts costs more than a few
+    records save, so a small write leaves them all to SQL.
     """
+    if len(geoms) < HOMES_IN_PYTHON_FROM:
+        return [None] * len(geoms)
     rows = conn.execute(text("SELECT code, ST_AsBinary(geom) FROM districts ORDER BY code")).all()
     homes: list[str | None] = [None] * len(geoms)
     if not rows or not len(geoms):
@@ -69,13 +76,17 @@ def _homes(conn: Connection, geoms: np.ndarray) -> list[str | None]:
     return homes
 
 
-def stage(conn: Connection, kind: Kind, records: list[dict], *, indexes: list[int]) -> None:
+def stage(conn: Connection, kind: KindSpec, records: list[dict], *, indexes: list[int],
+          own_id: int | None = None) -> None:
     """Copy `records` (feature `indexes[i]` is `records[i]`) into the temporary table STAGED.
 
     The table takes its column types from `kind`'s table, so COPY itself parses the enums,
     arrays and dates; the geometry arrives as hex EWKB. Records without a code also get the
     parts of the code to generate: the district covering them (if one does) and the infix.
+    `own_id` is the stored record a single staged change is to (a PATCH): its geometry is
+    kept when the change gives none, and checks do not hold it against itself.
     """
+    table = table_of(kind)
     # Row estimates for spatial joins are guesses, high enough to JIT-compile, which takes
     # longer than the statements themselves. (A larger work_mem, which would keep the sorts
     # of 100,000 rows in memory, makes the OGC trigger on hazards pick a plan 30 times slower.)
@@ -83,25 +94,32 @@ def stage(conn: Connection, kind: Kind, records: list[dict], *, indexes: list[in
     conn.execute(text(f"DROP TABLE IF EXISTS {STAGED}"))
     conn.execute(text(f"""
         CREATE TEMPORARY TABLE {STAGED} ON COMMIT DROP AS
-        SELECT {', '.join(kind.columns)}, geom FROM {kind.table.name} WITH NO DATA"""))
+        SELECT id, {', '.join(kind.columns)}, geom FROM {table.name} WITH NO DATA"""))
+    # The fields as written: the organisation's and each reference's code.
+    named = [f.name for f in kind.fields if f.name == "organisation" or f.reference]
     conn.execute(text(f"""
-        ALTER TABLE {STAGED} ADD COLUMN n integer, ADD COLUMN organisation text,
-            ADD COLUMN hazard text, ADD COLUMN home text, ADD COLUMN infix text"""))
-    fields = FIELDS[kind.name]
+        ALTER TABLE {STAGED} ADD COLUMN n integer,
+            {''.join(f'ADD COLUMN {name} text, ' for name in named)}
+            ADD COLUMN home text, ADD COLUMN infix text"""))
     geoms = np.array([record["geometry"] for record in records] or [], dtype=object)
     unnamed = [i for i, record in enumerate(records) if not record.get("code")]
     homes, infixes = [None] * len(records), [None] * len(records)
     for i, home in zip(unnamed, _homes(conn, geoms[unnamed])):
         homes[i], infixes[i] = home, kind.infix(records[i])
-    columns = ", ".join(["n", *fields, "home", "infix", "geom"])
+    columns = ", ".join(["n", *kind.inputs, "home", "infix", "geom"])
     with (conn.connection.driver_connection.cursor() as cursor,
           cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy):
         for run in batches(geoms, COPY_COORDINATES):
             wkb = shapely.to_wkb(shapely.set_srid(geoms[run], 4326), hex=True, include_srid=True)
             rows = zip(map(str, indexes[run]), *_text_columns(kind, records[run]),
                        [_NULL if h is None else h for h in homes[run]],
-                       [_NULL if i is None else i for i in infixes[run]], wkb)
+                       [_NULL if i is None else i for i in infixes[run]],
+                       [_NULL if w is None else w for w in wkb])
             copy.write("".join("\t".join(row) + "\n" for row in rows))
+    if own_id is not None:
+        conn.execute(text(f"""
+            UPDATE {STAGED} AS s SET id = t.id, geom = coalesce(s.geom, t.geom)
+            FROM {table.name} AS t WHERE t.id = :id"""), {"id": own_id})
     # Otherwise the planner guesses the staged table's size when joining it.
     conn.execute(text(f"ANALYZE {STAGED}"))
 
@@ -113,24 +131,30 @@ def discard(conn: Connection) -> None:
 
 # ---- checks ------------------------------------------------------------------------------
 
-def _codes_in_use(conn: Connection, kind: Kind) -> list[Problem]:
+def _codes_in_use(conn: Connection, kind: KindSpec) -> list[Problem]:
     # Deleted records keep their codes: re-sending an imported file is refused, never doubled.
     rows = conn.execute(text(f"""
-        SELECT s.n, s.code, t.id FROM {STAGED} AS s JOIN {kind.table.name} AS t USING (code)
+        SELECT s.n, s.code, t.id FROM {STAGED} AS s JOIN {kind.name} AS t USING (code)
+        WHERE t.id IS DISTINCT FROM s.id
         ORDER BY s.n"""))
     return [Problem(n, "duplicate_code", f"{kind.entity} code '{code}' is already in use "
                                          f"({kind.entity} {id_})") for n, code, id_ in rows]
 
 
-def _unknown_hazards(conn: Connection) -> list[Problem]:
-    """Resolve each staged release's hazard code to hazard_id; return the unknown ones."""
-    conn.execute(text(f"""
-        UPDATE {STAGED} AS s SET hazard_id = h.id FROM hazards AS h
-        WHERE h.code = s.hazard AND h.deleted_at IS NULL"""))
-    rows = conn.execute(text(f"""
-        SELECT n, hazard FROM {STAGED} WHERE hazard IS NOT NULL AND hazard_id IS NULL
-        ORDER BY n"""))
-    return [Problem(n, "unknown_hazard", f"hazard '{code}' does not exist") for n, code in rows]
+def _unknown_references(conn: Connection, kind: KindSpec) -> list[Problem]:
+    """Resolve each staged reference (a release's hazard code) to an id; name unknown ones."""
+    problems = []
+    for field in kind.references:
+        other = KINDS[field.reference]
+        conn.execute(text(f"""
+            UPDATE {STAGED} AS s SET {field.column} = r.id FROM {other.name} AS r
+            WHERE r.code = s.{field.name} AND r.deleted_at IS NULL"""))
+        rows = conn.execute(text(f"""
+            SELECT n, {field.name} FROM {STAGED}
+            WHERE {field.name} IS NOT NULL AND {field.column} IS NULL ORDER BY n"""))
+        problems += [Problem(n, f"unknown_{other.entity}", f"{other.entity} '{code}' does not "
+                                                           "exist") for n, code in rows]
+    return problems
 
 
 def _named(codes: list[str]) -> str:
@@ -138,48 +162,48 @@ def _named(codes: list[str]) -> str:
     return ", ".join(codes[:NAMED]) + more
 
 
-def _overlaps(conn: Connection) -> list[Problem]:
+def _overlaps(conn: Connection, kind: KindSpec) -> list[Problem]:
     # Interiors meet: intersecting without only touching. ST_Intersects first, as it uses
     # the index and prepared geometries; ST_Touches then runs on the few that meet.
     rows = conn.execute(text(f"""
-        SELECT s.n, array_agg(h.code ORDER BY h.code)
+        SELECT s.n, array_agg(t.code ORDER BY t.code)
         FROM {STAGED} AS s
-        JOIN hazards AS h ON ST_Intersects(h.geom, s.geom) AND NOT ST_Touches(h.geom, s.geom)
-        WHERE h.deleted_at IS NULL AND h.review <> 'rejected'
+        JOIN {kind.name} AS t ON ST_Intersects(t.geom, s.geom) AND NOT ST_Touches(t.geom, s.geom)
+        WHERE t.deleted_at IS NULL AND t.review <> 'rejected' AND t.id IS DISTINCT FROM s.id
         GROUP BY s.n ORDER BY s.n"""))
-    return [Problem(n, "overlaps_existing",
-                    f"overlaps the stored hazard{'s' if len(codes) > 1 else ''} {_named(codes)}")
+    return [Problem(n, "overlaps_existing", f"overlaps the stored {kind.entity}"
+                                            f"{'s' if len(codes) > 1 else ''} {_named(codes)}")
             for n, codes in rows]
 
 
-def _beyond(conn: Connection) -> list[Problem]:
-    rows = conn.execute(text(f"""
-        SELECT s.n, h.code, minemap_geodesic_area(ST_Difference(s.geom, h.geom))
-        FROM {STAGED} AS s JOIN hazards AS h ON h.id = s.hazard_id
-        WHERE NOT ST_CoveredBy(s.geom, h.geom)
-        ORDER BY s.n"""))
-    return [Problem(n, "beyond_hazard", f"reaches {outside:,.0f} m² beyond its hazard {code}")
-            for n, code, outside in rows if outside >= MIN_BEYOND_M2]
+def _beyond(conn: Connection, kind: KindSpec) -> list[Problem]:
+    """Name the staged records reaching beyond the record they reference (by 1 m² or more)."""
+    warnings = []
+    for field in kind.references:
+        other = KINDS[field.reference]
+        rows = conn.execute(text(f"""
+            SELECT s.n, r.code, minemap_geodesic_area(ST_Difference(s.geom, r.geom))
+            FROM {STAGED} AS s JOIN {other.name} AS r ON r.id = s.{field.column}
+            WHERE NOT ST_CoveredBy(s.geom, r.geom)
+            ORDER BY s.n"""))
+        warnings += [Problem(n, f"beyond_{other.entity}", f"reaches {outside:,.0f} m² beyond "
+                                                          f"its {other.entity} {code}")
+                     for n, code, outside in rows if outside >= MIN_BEYOND_M2]
+    return warnings
 
 
-def check(conn: Connection, kind: Kind) -> tuple[list[Problem], list[Problem]]:
+def check(conn: Connection, kind: KindSpec) -> tuple[list[Problem], list[Problem]]:
     """Return the problems and warnings the stored records give the staged ones."""
-    problems = _codes_in_use(conn, kind)
-    if kind.name == "releases":
-        problems += _unknown_hazards(conn)
-        warnings = _beyond(conn)
-    else:
-        warnings = _overlaps(conn)
-    return problems, warnings
+    problems = _codes_in_use(conn, kind) + _unknown_references(conn, kind)
+    warnings = _overlaps(conn, kind) if kind.warn_overlaps else []
+    return problems, warnings + _beyond(conn, kind)
 
 
 # ---- storing -----------------------------------------------------------------------------
 
 def _homes_across_borders(conn: Connection) -> None:
-    """Settle the district of staged rows without a code that no district covers whole.
-
-    As store/records.py decides it: the largest overlap by geodesic area, XX for none.
-    """
+    """Settle the district of the staged rows without a code whose district `_homes` left
+    open: the largest overlap by geodesic area, XX for none."""
     conn.execute(text(f"""
         UPDATE {STAGED} AS s SET home = coalesce((
             SELECT d.code FROM districts AS d
@@ -189,7 +213,7 @@ def _homes_across_borders(conn: Connection) -> None:
         WHERE s.code IS NULL AND s.home IS NULL"""))
 
 
-def _snapshot(conn: Connection, kind: Kind) -> str:
+def _snapshot(conn: Connection, kind: KindSpec) -> str:
     """Return SQL building from the row `written` what minemap_snapshot(to_jsonb(row)) does.
 
     Every column but geom by name (from the catalog, so that none is missed), and the
@@ -201,7 +225,7 @@ def _snapshot(conn: Connection, kind: Kind) -> str:
         SELECT attname FROM pg_attribute
         WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped
               AND attname <> 'geom'
-        ORDER BY attnum"""), {"table": kind.table.name}).scalars().all()
+        ORDER BY attnum"""), {"table": kind.name}).scalars().all()
     pairs = [f"'{name}', written.\"{name}\"" for name in names]
     pairs.append("'geometry', CAST(ST_AsGeoJSON(written.geom) AS jsonb)")
     # jsonb_build_object takes at most 100 arguments: build it 20 pairs at a time.
@@ -209,9 +233,9 @@ def _snapshot(conn: Connection, kind: Kind) -> str:
                        for i in range(0, len(pairs), 20))
 
 
-def _insert_sql(kind: Kind, snapshot: str) -> str:
+def _insert_sql(kind: KindSpec, snapshot: str) -> str:
     """Return the statement numbering, inserting and logging the staged rows; ids by index."""
-    table, columns = kind.table.name, ", ".join(kind.columns)
+    table, columns = kind.name, ", ".join(kind.columns)
     values = ", ".join("c.code" if c == "code" else f"s.{c}" for c in kind.columns)
     return f"""
 WITH prefixed AS (
@@ -251,15 +275,15 @@ logged AS (
 SELECT w.id FROM written AS w JOIN coded AS c USING (code) ORDER BY c.n"""
 
 
-def store(conn: Connection, kind: Kind, *, actor: Principal, review: Review) -> list[int]:
+def store(conn: Connection, kind: KindSpec, *, actor: Principal, review: Review) -> list[int]:
     """Insert the staged records with their history; return their ids by feature index.
 
     Codes left blank become AZ-<DISTRICT>-<INFIX>-<n>. The organisations the records name
     must exist, and `check` must have found no problems.
     """
     _homes_across_borders(conn)
-    # The same locks as store/records.py takes, held to the end of the transaction, so that
-    # no other writer takes the same numbers; sorted, so that two writers cannot deadlock.
+    # Held to the end of the transaction, so that no other writer takes the same numbers;
+    # sorted, so that two writers cannot deadlock.
     conn.execute(text(f"""
         SELECT pg_advisory_xact_lock(hashtextextended('minemap code ' || p, 0))
         FROM (SELECT DISTINCT 'AZ-' || home || '-' || infix AS p FROM {STAGED}
@@ -271,5 +295,54 @@ def store(conn: Connection, kind: Kind, *, actor: Principal, review: Review) -> 
         # The planner's statistics predate these rows: refreshing the accounting with them
         # took a minute for 10,000 hazards in a new database, and two seconds after this.
         # ANALYZE in the transaction counts its own new rows.
-        conn.execute(text(f"ANALYZE {kind.table.name}"))
+        conn.execute(text(f"ANALYZE {kind.name}"))
     return list(ids)
+
+
+def store_change(conn: Connection, kind: KindSpec, *, version: int, actor: Principal,
+                 review: Review) -> bool:
+    """Apply the one staged change (see `stage`'s own_id) to its record, if it is still at
+    `version`; a changed record is submitted again or approved as `review` says."""
+    sets = ", ".join(f"{c} = s.{c}" for c in kind.columns)
+    changed = conn.execute(text(f"""
+WITH prior AS (SELECT t.* FROM {kind.name} AS t JOIN {STAGED} AS s ON s.id = t.id),
+written AS (
+    UPDATE {kind.name} AS t
+    SET {sets}, organisation_id = o.id, geom = s.geom, review = CAST(:review AS review_state),
+        review_reason = NULL, version = t.version + 1, updated_at = now()
+    FROM {STAGED} AS s JOIN organisations AS o ON o.name = s.organisation
+    WHERE t.id = s.id AND t.version = :version AND t.deleted_at IS NULL
+    RETURNING t.*),
+{history.logged(HistoryAction.update, prior=True)}
+SELECT id FROM written"""), {"version": version, "review": review.value,
+                             **history.params(kind.entity, actor)}).scalar_one_or_none()
+    discard(conn)
+    return changed is not None
+
+
+def change(conn: Connection, kind: KindSpec, record_id: int, *, version: int,
+           action: HistoryAction, actor: Principal, review: Review | None = None,
+           reason: str | None = None) -> bool:
+    """Delete (softly: it stays, with its history) or review one record at `version`.
+
+    A review decides a submission once: it changes only a submitted record. Returns whether
+    the record changed.
+    """
+    if action is HistoryAction.delete:
+        sets, guard = "deleted_at = now()", ""
+    elif action is HistoryAction.review:
+        sets = "review = CAST(:review AS review_state), review_reason = CAST(:reason AS text)"
+        guard = "AND t.review = 'submitted'"
+    else:
+        raise ValueError(f"change deletes or reviews, not {action}")
+    changed = conn.execute(text(f"""
+WITH prior AS (SELECT * FROM {kind.name} WHERE id = :id),
+written AS (
+    UPDATE {kind.name} AS t SET {sets}, version = t.version + 1, updated_at = now()
+    WHERE t.id = :id AND t.version = :version AND t.deleted_at IS NULL {guard}
+    RETURNING t.*),
+{history.logged(action, prior=True)}
+SELECT id FROM written"""), {"id": record_id, "version": version,
+                             "review": review.value if review else None,
+                             **history.params(kind.entity, actor, reason)}).scalar_one_or_none()
+    return changed is not None
