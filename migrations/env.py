@@ -6,18 +6,21 @@ from sqlalchemy import create_engine
 
 config = context.config
 
-# Autogenerate compares against the ORM models; the revisions themselves never import the app.
+# Autogenerate (`alembic check`, `minemap db check`) compares against the ORM models, with
+# the options of minemap.db.migrate; the revisions themselves never import the app.
 try:
+    from minemap.db.migrate import COMPARE
     from minemap.db.models import Base
 
     target_metadata = Base.metadata
 except ImportError:  # running the revisions without the package installed
-    target_metadata = None
+    target_metadata, COMPARE = None, {}
 
 GEO = dict(
     include_object=alembic_helpers.include_object,
     process_revision_directives=alembic_helpers.writer,
     render_item=alembic_helpers.render_item,
+    **COMPARE,
 )
 
 
