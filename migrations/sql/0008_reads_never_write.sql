@@ -46,14 +46,19 @@ DROP TRIGGER pieces_ogc_truncate ON pieces;
 DROP FUNCTION minemap_pieces_changed();
 DROP TABLE tile_cache;
 
--- The remaining land of each district, as the approved pieces give it; refresh() rewrites
--- the rows of the districts whose pieces it recomputes.
+-- The remaining land of each district in each grid cell, as the approved pieces give it:
+-- refresh() rewrites the rows of the cells it recomputes, and a district's remaining land is
+-- the sum of its few hundred rows. (district_remaining kept a sum per data version, filled by
+-- the first read at that version.)
 DROP TABLE district_remaining;
-CREATE TABLE district_remaining (
-    district_id integer PRIMARY KEY REFERENCES districts (id) ON DELETE CASCADE,
-    remaining_m2 double precision NOT NULL
+CREATE TABLE cell_remaining (
+    cx integer NOT NULL,
+    cy integer NOT NULL,
+    district_id integer NOT NULL REFERENCES districts (id) ON DELETE CASCADE,
+    remaining_m2 double precision NOT NULL,
+    PRIMARY KEY (cx, cy, district_id)
 );
-INSERT INTO district_remaining (district_id, remaining_m2)
-SELECT district_id, sum(area_m2) FROM pieces
+INSERT INTO cell_remaining (cx, cy, district_id, remaining_m2)
+SELECT cx, cy, district_id, sum(area_m2) FROM pieces
 WHERE hazard_on IS NOT NULL AND release_on IS NULL AND district_id IS NOT NULL
-GROUP BY district_id;
+GROUP BY cx, cy, district_id;

@@ -2,8 +2,9 @@
 
 GET requests used to refresh the accounting and fill two caches (tile_cache and the
 versioned district_remaining), so the first read after a write paid for the write, took
-locks and wrote rows. Writers now refresh in their own transaction and keep one row of
-remaining land per district; the server caches its low-zoom tiles under the data version.
+locks and wrote rows. Writers now refresh in their own transaction and keep the remaining
+land of each district in each cell; the server caches its low-zoom tiles under the data
+version.
 "Closed below 1 m²" becomes one SQL function.
 
 Revision ID: 0008
@@ -33,7 +34,7 @@ def downgrade() -> None:
     tables = ogc[ogc.index("CREATE TABLE tile_cache"):ogc.index("-- The pieces follow")]
     pieces_changed = re.search(r"CREATE OR REPLACE FUNCTION minemap_pieces_changed.*?\$\$;",
                                ogc, re.S)[0]
-    op.execute("DROP TABLE district_remaining")
+    op.execute("DROP TABLE cell_remaining")
     op.execute(tables)
     op.execute(pieces_changed)
     for event, rows in (("insert", "NEW TABLE AS new_rows"), ("delete", "OLD TABLE AS old_rows"),

@@ -177,29 +177,21 @@ SELECT d.cx, d.cy,
 FROM dirty_cells AS d ORDER BY d.cx, d.cy
 """)
 
-# The districts that pieces of these cells lie in.
-DISTRICTS_OF = text("""
-SELECT DISTINCT p.district_id
+# The remaining land of each district in the recomputed cells (the districts collection's
+# figure is the sum of its cells').
+CELLS_REMAINING = text("""
+INSERT INTO cell_remaining (cx, cy, district_id, remaining_m2)
+SELECT p.cx, p.cy, p.district_id, sum(p.area_m2)
 FROM unnest(CAST(:cx AS integer[]), CAST(:cy AS integer[])) AS c (cx, cy)
 JOIN pieces AS p ON p.cx = c.cx AND p.cy = c.cy
-WHERE p.district_id IS NOT NULL
+WHERE p.hazard_on IS NOT NULL AND p.release_on IS NULL AND p.district_id IS NOT NULL
+GROUP BY p.cx, p.cy, p.district_id
 """)
 
-# Their remaining land, as the approved pieces give it (the districts collection's figure).
-DISTRICT_REMAINING = text("""
-INSERT INTO district_remaining (district_id, remaining_m2)
-SELECT p.district_id, sum(p.area_m2) FROM pieces AS p
-WHERE p.district_id = ANY(CAST(:districts AS integer[]))
-  AND p.hazard_on IS NOT NULL AND p.release_on IS NULL
-GROUP BY p.district_id
-ON CONFLICT (district_id) DO UPDATE SET remaining_m2 = EXCLUDED.remaining_m2
-""")
-
-NONE_REMAINING = text("""
-DELETE FROM district_remaining AS r
-WHERE r.district_id = ANY(CAST(:districts AS integer[])) AND NOT EXISTS (
-    SELECT FROM pieces AS p WHERE p.district_id = r.district_id
-    AND p.hazard_on IS NOT NULL AND p.release_on IS NULL)
+CELLS_FORGOTTEN = text("""
+DELETE FROM cell_remaining AS r
+USING unnest(CAST(:cx AS integer[]), CAST(:cy AS integer[])) AS c (cx, cy)
+WHERE r.cx = c.cx AND r.cy = c.cy
 """)
 
 CLEAN = text("""
@@ -253,7 +245,6 @@ def refresh(conn: Connection) -> int:
     conn.execute(text("SELECT set_config('jit', 'off', true)"))
     cells = conn.execute(DIRTY).all()
     busy = [(c.cx, c.cy) for c in cells if c.busy]
-    districts = set(conn.execute(DISTRICTS_OF, _arrays(busy)).scalars())
     batches, added = iter(busy), 0
     while batch := list(islice(batches, BATCH)):
         added += conn.execute(BUILD, _arrays(batch)).rowcount
@@ -264,9 +255,8 @@ def refresh(conn: Connection) -> int:
     if busy:
         conn.execute(STATUS, _arrays(busy))
         conn.execute(RELEASE_HOMES, _arrays(busy))
-        districts |= set(conn.execute(DISTRICTS_OF, _arrays(busy)).scalars())
-        conn.execute(DISTRICT_REMAINING, {"districts": sorted(districts)})
-        conn.execute(NONE_REMAINING, {"districts": sorted(districts)})
+        conn.execute(CELLS_FORGOTTEN, _arrays(busy))
+        conn.execute(CELLS_REMAINING, _arrays(busy))
     conn.execute(CLEAN, _arrays(cells))
     conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
     return len(cells)

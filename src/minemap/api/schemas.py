@@ -7,7 +7,7 @@ of a POST name each field and reason the way imports do.
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import orjson
 from fastapi.responses import Response
@@ -53,7 +53,8 @@ def documented_body(model: type[BaseModel]) -> dict:
                             "content": {GEOJSON: schema, "application/json": schema}}}
 
 
-Polygonal = Polygon | MultiPolygon
+# The GeoJSON geometry types a kind's spec may name.
+GEOMETRIES = {"Polygon": Polygon, "MultiPolygon": MultiPolygon}
 
 
 class Stored(BaseModel):
@@ -180,19 +181,20 @@ class Models:
 
 def models_of(kind: KindSpec) -> Models:
     name = kind.entity.title()
+    geometry = Union[tuple(GEOMETRIES[type_] for type_ in kind.geometry)]  # noqa: UP007
     properties = models.properties(kind.name)
     out_properties = create_model(f"{name}OutProperties", __base__=(Stored, properties),
                                   **_derived(kind))
-    out = create_model(f"{name}Out", __base__=Feature[Polygonal, out_properties],
+    out = create_model(f"{name}Out", __base__=Feature[geometry, out_properties],
                        __doc__=f"A stored {kind.entity}.", id=(int, ...))
     return Models(
-        created=create_model(f"{name}In", __base__=Feature[Polygonal, properties],
+        created=create_model(f"{name}In", __base__=Feature[geometry, properties],
                              __doc__=f"A {kind.entity} to create."),
         patch=create_model(f"{name}Patch", __doc__=f"The properties and/or geometry of a "
                                                    f"{kind.entity} to change; the rest is kept.",
                            type=(Literal["Feature"], "Feature"),
                            properties=(models.properties(kind.name, partial=True) | None, None),
-                           geometry=(Polygonal | None, None)),
+                           geometry=(geometry | None, None)),
         out=out,
         collection=create_model(f"{name}Collection", __base__=FeatureCollection[out],
                                 numberReturned=(int, ...), links=(list[Link], ...)),

@@ -343,11 +343,14 @@ class DataVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
 
 
-class DistrictRemaining(Base):
-    """The remaining land of a district, as the approved pieces give it."""
+class CellRemaining(Base):
+    """The remaining land of a district in a grid cell, as the approved pieces give it."""
 
-    __tablename__ = "district_remaining"
-    __table_args__ = (PrimaryKeyConstraint("district_id", name=conv("district_remaining_pkey")),)
+    __tablename__ = "cell_remaining"
+    __table_args__ = (PrimaryKeyConstraint("cx", "cy", "district_id",
+                                           name=conv("cell_remaining_pkey")),)
+    cx: Mapped[int] = mapped_column(Integer)
+    cy: Mapped[int] = mapped_column(Integer)
     district_id: Mapped[int] = mapped_column(ForeignKey(
-        "districts.id", ondelete="CASCADE", name=conv("district_remaining_district_id_fkey")))
+        "districts.id", ondelete="CASCADE", name=conv("cell_remaining_district_id_fkey")))
     remaining_m2: Mapped[float] = mapped_column(Float)

@@ -15,6 +15,9 @@ from typing import Any
 
 from minemap.kinds import values
 
+# OGC queryables' kind of each value type; anything else is a string.
+OGC_TYPES = {int: "integer", float: "number", dt.date: "date"}
+
 
 @dataclass(frozen=True)
 class Field:
@@ -52,10 +55,8 @@ class Field:
 
     @property
     def ogc_type(self) -> str:
-        """Its kind in OGC queryables (ogc.collections.KINDS)."""
-        if self.is_list:
-            return "array"
-        return {int: "integer", float: "number", dt.date: "date"}.get(self.type, "string")
+        """Its kind in OGC queryables (ogc.collections.TYPES)."""
+        return "array" if self.is_list else OGC_TYPES.get(self.type, "string")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Derived:
 
     @property
     def ogc_type(self) -> str:
-        return {int: "integer", float: "number", dt.date: "date"}.get(self.type, "string")
+        return OGC_TYPES.get(self.type, "string")
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,8 @@ DISTRICTS = Collection(
     description="First-level administrative units of Azerbaijan, with the hazardous land "
                 "that remains in each.",
     source=DISTRICT_COLUMNS + """
-LEFT JOIN district_remaining AS r ON r.district_id = d.id""",
+LEFT JOIN (SELECT district_id, sum(remaining_m2) AS remaining_m2 FROM cell_remaining
+           GROUP BY district_id) AS r ON r.district_id = d.id""",
     # Reviewers are few: their view sums the pieces on each request.
     source_with_submitted=DISTRICT_COLUMNS + """
 LEFT JOIN (SELECT district_id, sum(area_m2) AS remaining_m2 FROM pieces
