@@ -10,9 +10,9 @@ import mapbox_vector_tile
 import pytest
 import shapely
 from shapely.geometry import box, shape
-from sqlalchemy import text
 
 from minemap import accounting
+from minemap.ogc import features
 # The same world of hazards and releases as test_ogc's, built once for this module too.
 from test_ogc import Hazard, Release, area, client, load, square, world  # noqa: F401
 
@@ -154,7 +154,7 @@ def test_low_zoom_tiles_are_cached_until_a_write_touches_them(client, world):
     def cached() -> int:
         """How many copies of the tile, drawn from the current data, the server holds."""
         with world.engine.connect() as conn:
-            version = conn.execute(text("SELECT version FROM data_version")).scalar_one()
+            version = features.begin(conn)
         return int(client.app.state.tiles.get(("hazards", z, x, y), version) is not None)
 
     def total(data: bytes) -> int:

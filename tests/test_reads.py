@@ -11,8 +11,11 @@ from pyproj import Geod
 from shapely.geometry import box
 from sqlalchemy import text
 
+from minemap import accounting
+from minemap.accounting import pieces
 from minemap.accounting.pieces import LOCK_KEY
 from minemap.app import create_app
+from minemap.ogc import tiles
 from serving import serving
 from test_review import bearer, hazard, issue_tokens, release, square
 
@@ -41,7 +44,8 @@ def reads(hazard_id: int, release_id: int) -> list[str]:
     return paths
 
 
-def test_a_read_after_a_write_changes_no_row_and_takes_no_lock(settings, engine, units):
+def test_a_read_after_a_write_changes_no_row_and_takes_no_lock(settings, engine, units,
+                                                              monkeypatch):
     issued = issue_tokens(engine)
     with serving(create_app(settings), log_level="warning") as url, \
             httpx.Client(base_url=url, headers=bearer(issued["admin"]), timeout=20) as client:
@@ -52,6 +56,16 @@ def test_a_read_after_a_write_changes_no_row_and_takes_no_lock(settings, engine,
             shape, hazard=made.json()["properties"]["code"]))
         assert cleared.status_code == 201, cleared.text
         paths = reads(made.json()["id"], cleared.json()["id"])
+
+        def refuse(conn):
+            raise AssertionError("a read refreshed the accounting")
+
+        drawn = []
+        draw = tiles.draw
+        monkeypatch.setattr(accounting, "refresh", refuse)
+        monkeypatch.setattr(pieces, "refresh", refuse)
+        monkeypatch.setattr(tiles, "draw", lambda conn, c, z, x, y: drawn.append(z) or draw(
+            conn, c, z, x, y))
 
         with engine.connect() as locker:
             before = next_xid(locker)
@@ -66,6 +80,9 @@ def test_a_read_after_a_write_changes_no_row_and_takes_no_lock(settings, engine,
             locker.rollback()
     assert {path: status for path, status in answers.items() if status not in (200, 204)} == {}
     assert answers[f"/api/v1/hazards/{made.json()['id']}"] == 200
+    # Each low-zoom tile was drawn once and then served from the server's cache; detailed
+    # ones are drawn every time.
+    assert sorted(drawn) == sorted([6, 9, 12, 12] * 4)  # TILES, for the four collections
 
 
 def test_a_write_outside_minemap_makes_reports_refuse_until_refreshed(settings, engine, units):

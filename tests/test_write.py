@@ -1,6 +1,9 @@
 """One write path: a record gets the same checks, warnings, numbering and history whichever
 door it comes through (a POST, an import)."""
 
+import json
+from datetime import date
+
 import pytest
 from shapely.geometry import mapping
 from sqlalchemy import text
@@ -69,3 +72,55 @@ def test_both_doors_number_and_log_alike(client, db, tmp_path):  # noqa: F811
     assert {(row.review, row.action, row.version) for row in rows} == {("submitted", "create", 1)}
     assert rows[0].actor == rows[1].actor
     assert rows[0].after == rows[1].after  # the same snapshot of the same record
+
+
+def test_a_change_and_a_release_on_its_hazard_do_not_deadlock(client, db, tmp_path):  # noqa: F811
+    """A PATCH locks its hazard; a release over it, meanwhile, refreshes the hazard's
+    remaining area. Both lock the data version first, so one waits for the other."""
+    import threading
+
+    from minemap import write
+    from minemap.db.engine import transaction
+    from minemap.kinds import HAZARDS, RELEASES
+    from minemap.store import districts, tokens
+
+    stored = client.post("/api/v1/hazards", headers=db.auth(),
+                         json={"type": "Feature", "properties": OLD,
+                               "geometry": mapping(square(46.90, 40.01))})
+    assert stored.status_code == 201, stored.text
+    with transaction(db.engine) as conn:
+        actor = tokens.authenticate(conn, db.tokens[Role.admin])
+        outline = districts.outline(conn, 5000)
+    locked, errors = threading.Event(), []
+
+    def change():
+        try:
+            with transaction(db.engine) as conn:
+                current = write.locked(conn, HAZARDS, stored.json()["id"], reader=actor)
+                locked.set()
+                threading.Event().wait(0.5)  # the release tries to write meanwhile
+                write.update(conn, HAZARDS, current, {"properties": {"description": "re-surveyed"}},
+                             actor=actor, today=date.today(), outline=outline)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    def release():
+        locked.wait(10)
+        try:
+            with transaction(db.engine) as conn:
+                # Naming no hazard: a reference would wait for the hazard's row itself.
+                write.create(conn, RELEASES, [{"type": "Feature", "properties": {
+                    "method": "cleared", "completed_on": "2022-05-01"},
+                    "geometry": json.loads(json.dumps(mapping(square(46.90, 40.01, 0.002))))}],
+                    actor=actor, today=date.today(), outline=outline)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=change), threading.Thread(target=release)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    hazard = client.get(f"/api/v1/hazards/{stored.json()['id']}").json()["properties"]
+    assert hazard["description"] == "re-surveyed" and hazard["remaining_m2"] < hazard["area_m2"]

@@ -39,6 +39,10 @@ BEGIN
 END
 $$;
 
+-- A restore puts back the dump's version, which a running server may have cached tiles at:
+-- the epoch, renewed by each restore, tells the two apart.
+ALTER TABLE data_version ADD COLUMN epoch uuid NOT NULL DEFAULT gen_random_uuid();
+
 DROP TRIGGER pieces_ogc_insert ON pieces;
 DROP TRIGGER pieces_ogc_delete ON pieces;
 DROP TRIGGER pieces_ogc_update ON pieces;
@@ -59,6 +63,7 @@ CREATE TABLE cell_remaining (
     PRIMARY KEY (cx, cy, district_id)
 );
 INSERT INTO cell_remaining (cx, cy, district_id, remaining_m2)
-SELECT cx, cy, district_id, sum(area_m2) FROM pieces
-WHERE hazard_on IS NOT NULL AND release_on IS NULL AND district_id IS NOT NULL
-GROUP BY cx, cy, district_id;
+SELECT p.cx, p.cy, p.district_id, sum(p.area_m2)
+FROM pieces AS p JOIN districts AS d ON d.id = p.district_id
+WHERE p.hazard_on IS NOT NULL AND p.release_on IS NULL
+GROUP BY p.cx, p.cy, p.district_id;

@@ -15,11 +15,12 @@ from sqlalchemy.engine import make_url
 from minemap.db.cluster import find_bindir
 from minemap.db.engine import database_url, make_engine
 from minemap.errors import Conflict, MinemapError, SetupError
+from minemap.kinds import KINDS
 from minemap.settings import Settings, libpq_url
 
 # A database with a row in any of these holds minemap data, which a restore would replace.
-DATA_TABLES = ("organisations", "tokens", "districts", "baselines", "hazards", "releases",
-               "history", "imports", "import_records")
+DATA_TABLES = ("organisations", "tokens", "districts", "baselines", *KINDS, "history",
+               "imports", "import_records")
 
 
 def _tool(name: str, major: int) -> str:
@@ -112,4 +113,11 @@ def restore(settings: Settings, path: Path, *, force: bool = False) -> dict[str,
     if held:  # the schema exists: drop it so the dump's own can take its place
         command += ["--clean", "--if-exists"]
     _run([*command, str(path)], env)
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            # The dump's data version may equal one a running server cached at since.
+            conn.execute(text("UPDATE data_version SET epoch = gen_random_uuid()"))
+    finally:
+        engine.dispose()
     return held

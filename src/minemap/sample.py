@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, text
 
 from minemap import accounting, write
 from minemap.db.models import table_of
-from minemap.kinds import HAZARDS, RELEASES, KindSpec
+from minemap.kinds import HAZARDS, KINDS, RELEASES, KindSpec
 from minemap.resources import project_dir
 from minemap.store import districts
 from minemap.store.tokens import Principal
@@ -42,7 +42,7 @@ def load_districts(conn: Connection, data: Path | None = None) -> int:
 
 def has_records(conn: Connection) -> bool:
     return conn.execute(text(
-        "SELECT EXISTS (SELECT FROM hazards) OR EXISTS (SELECT FROM releases)"
+        "SELECT " + " OR ".join(f"EXISTS (SELECT FROM {kind})" for kind in KINDS)
     )).scalar_one()
 
 

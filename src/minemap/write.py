@@ -2,8 +2,8 @@
 
 POST, PATCH, DELETE, reviews, imports, the sample and the CLI all write through here, so a
 record gets the same numbering, checks, warnings and history whichever door it comes
-through. Each write ends by refreshing the accounting in its own transaction, so that no
-read ever has to. Nothing here commits: the caller's transaction does, or rolls back.
+through. Each write ends by refreshing the accounting in the writing transaction, so that
+no read ever has to. Nothing here commits: the caller's transaction does, or rolls back.
 """
 
 import json
@@ -16,7 +16,7 @@ from minemap.errors import Conflict, PreconditionFailed, Problem, refuse
 from minemap.geo.checks import check_features
 from minemap.geo.outline import Outline
 from minemap.kinds import KindSpec
-from minemap.store import access, organisations, writes
+from minemap.store import access, organisations, records, writes
 from minemap.store import imports as recorded
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review
@@ -34,6 +34,12 @@ class Checked:
     problems: list[Problem]
     warnings: list[Problem]
     new_organisations: list[str]  # what an admin's write creates
+
+
+def locked(conn, kind: KindSpec, record_id: int, *, reader: Principal | None) -> dict:
+    """Return the record to change, its row locked, after the write lock (store.writes)."""
+    writes.lock_writes(conn)
+    return records.get(conn, kind, record_id, lock=True, reader=reader)
 
 
 def ordered(problems: list[Problem]) -> list[Problem]:
@@ -66,7 +72,7 @@ def _stage(conn, kind: KindSpec, checked: Checked, actor: Principal,
     more, said, new = access.organisations(
         conn, [r["organisation"] for r in checked.records], checked.indexes, actor)
     writes.stage(conn, kind, checked.records, indexes=checked.indexes, own_id=own_id)
-    found, noted = writes.check(conn, kind)
+    found, noted = writes.check(conn, kind, actor)
     return Checked(checked.records, checked.indexes, ordered(checked.problems + more + found),
                    ordered(checked.warnings + said + noted), new)
 

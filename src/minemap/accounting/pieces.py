@@ -238,6 +238,9 @@ def refresh(conn: Connection) -> int:
     """
     if not conn.execute(text("SELECT EXISTS (SELECT FROM dirty_cells)")).scalar_one():
         return 0
+    # The order every writer locks in (store.writes.lock_writes): the data version's row,
+    # which a writer holds already, then this refresh's lock, then the hazards it updates.
+    conn.execute(text("SELECT 1 FROM data_version FOR UPDATE"))
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     # The planner cannot know how many cells a geometry touches and guesses costs high enough
     # to JIT-compile, which takes longer than the statements; off for this refresh only.

@@ -221,7 +221,7 @@ async def create_import(request: Request, actor: Uploader, engine: EngineDep,
                 raise _invalid("invalid_value", f"the form field '{name}' must be printable "
                                                 "text")
         if not fields.get("kind"):
-            raise _invalid("missing_property", "kind is required: hazards or releases")
+            raise _invalid("missing_property", f"kind is required: {' or '.join(KINDS)}")
         dry_run = _flag(fields.get("dry_run"))
         # Reading and checking take seconds: off the event loop.
         report = await run_in_threadpool(partial(

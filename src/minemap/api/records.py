@@ -52,7 +52,7 @@ def _locked(conn, kind: KindSpec, record_id: int, if_match: str | None, actor: P
     """Return the record, locked, if `if_match` holds its current ETag (else 428 or 412)."""
     if if_match is None and required:
         require_match(None, "", f"{kind.entity} {record_id}")
-    current = records.get(conn, kind, record_id, lock=True, reader=actor)
+    current = write.locked(conn, kind, record_id, reader=actor)
     require_match(if_match, representation(current)[1], f"{kind.entity} {record_id}",
                   required=required)
     return current

@@ -62,7 +62,7 @@ def review(
                           highlight=False, soft_wrap=True)
             return
         target = KINDS[kind.value]
-        current = records.get(conn, target, record_id, lock=True, reader=actor)
+        current = write.locked(conn, target, record_id, reader=actor)
         write.review(conn, target, current, decision=decision.value, reason=reason,
                      actor=actor)
         done = records.get(conn, target, record_id)["properties"]

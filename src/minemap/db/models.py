@@ -5,6 +5,7 @@ created, so that tests/test_schema.py (and `minemap db check`) finds no differen
 """
 
 import datetime as dt
+import uuid
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -25,6 +26,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    Uuid,
     func,
     text,
 )
@@ -341,6 +343,7 @@ class DataVersion(Base):
     singleton: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     # The SQL wrote DEFAULT 1, which PostgreSQL keeps as 1 where server_default="1" is '1'.
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    epoch: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=func.gen_random_uuid())
 
 
 class CellRemaining(Base):

@@ -1,7 +1,7 @@
 """The kinds of record minemap holds, each declared once (see kinds.spec).
 
-Adding a kind: a module here declaring its KindSpec, listed in KINDS, and a migration
-creating its table (docs/architecture.md).
+Adding a kind: a module here declaring its KindSpec, listed in KINDS, its ORM class in
+db/models.py, and a migration creating its table (docs/architecture.md).
 """
 
 from enum import StrEnum

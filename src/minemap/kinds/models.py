@@ -36,14 +36,17 @@ def properties(kind: str, *, partial: bool = False) -> type[BaseModel]:
     fields = {}
     for spec in KINDS[kind].fields:
         required = spec.required and not partial
-        annotation = spec.type if required else spec.type | None
+        # A count absent is 0, never null; in a PATCH every field may be left out.
+        annotation = spec.type if required or (spec.default is not None and not partial) \
+            else spec.type | None
         default = ... if required else (None if partial else spec.default)
         said = spec.description + ("; not in the future" if spec.not_future else "")
         fields[spec.name] = (Annotated[annotation, _parser(spec)],
                              Documented(default, description=said, **spec.bounds))
     name = "".join(part.title() for part in KINDS[kind].entity.split("_"))
+    # Unknown properties are ignored with a warning (geo.fields), not refused.
     return create_model(f"{name}{'Patch' if partial else ''}Properties",
-                        __config__=ConfigDict(extra="forbid"), **fields)
+                        __config__=ConfigDict(extra="ignore"), **fields)
 
 
 def problems_of(error: ValidationError, index: int) -> list[tuple[str, Problem]]:

@@ -50,14 +50,16 @@ class Memo:
         return self.values[key]
 
 
-def begin(conn: Connection) -> int:
-    """Return the data version, and turn JIT off for this transaction.
+def begin(conn: Connection) -> str:
+    """Return the data version (the write count and the epoch a restore renews), and turn
+    JIT off for this transaction.
 
     These statements run in milliseconds, but the planner cannot tell and would spend longer
     compiling them than running them.
     """
-    return conn.execute(text(
-        "SELECT version FROM data_version, set_config('jit', 'off', true)")).scalar_one()
+    version, epoch = conn.execute(text(
+        "SELECT version, epoch FROM data_version, set_config('jit', 'off', true)")).one()
+    return f"{version}.{epoch.hex[:8]}"
 
 
 def require_current(conn: Connection, collection: Collection) -> None:

@@ -43,8 +43,8 @@ class ItemsQuery:
         return self.bbox is not None or self.days is not None or self.filter is not None
 
 
-def collection(collection_id: Annotated[str, Path(description="hazards, releases, districts or "
-                                                              "remaining")]) -> Collection:
+def collection(collection_id: Annotated[str, Path(description=", ".join(COLLECTIONS))]
+               ) -> Collection:
     found = COLLECTIONS.get(collection_id)
     if found is None:
         raise NotFound(f"no collection {collection_id!r}; there are {', '.join(COLLECTIONS)}")

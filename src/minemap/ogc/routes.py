@@ -87,7 +87,7 @@ def wants_html(request: Request) -> bool:
     return weights.get(HTML, 0) > best_json
 
 
-def etag(request: Request, version: int, html_page: bool) -> str:
+def etag(request: Request, version: str, html_page: bool) -> str:
     """Return the ETag of this request's answer at data `version`."""
     key = f"{__version__}|{request.url}|{html_page}"
     return f'"{version}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"'
@@ -172,7 +172,7 @@ def api(request: Request, settings: SettingsDep) -> Response:
     return Response(orjson.dumps(doc), media_type=OPENAPI, headers=headers)
 
 
-def describe(request: Request, conn, source: Collection, version: int) -> dict:
+def describe(request: Request, conn, source: Collection, version: str) -> dict:
     """Return the collection's metadata: extent, CRS, and links to items, queryables, tiles."""
     extent = memo(request).get((version, source.key, "extent"), lambda: _extent(conn, source))
     items = request.url_for("ogc_items", collection_id=source.id)

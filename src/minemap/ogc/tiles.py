@@ -149,30 +149,26 @@ def draw(conn: Connection, collection: Collection, z: int, x: int, y: int) -> by
 class Cache:
     """The low-zoom tiles this process drew, each under the data version it was drawn at.
 
-    Every write bumps the version (migrations/sql/0008_reads_never_write.sql), so a tile is
-    served from here only while nothing it was drawn from has changed; reading fills it
-    without writing to the database. Bounded by the bytes it holds, least recently used out.
+    Every write bumps the version and every restore renews its epoch (ogc.features.begin,
+    migrations/sql/0008_reads_never_write.sql), so a tile is served from here only while
+    nothing it was drawn from has changed; reading fills it without writing to the database. Bounded by the bytes it holds, least recently used out.
     """
 
     def __init__(self, max_bytes: int = 256 * 2**20):
         self._tiles = LRUCache(maxsize=max_bytes, getsizeof=lambda entry: len(entry[1]) + 64)
         self._lock = threading.Lock()  # handlers run in a thread pool
 
-    def get(self, key: tuple, version: int) -> bytes | None:
+    def get(self, key: tuple, version: str) -> bytes | None:
         with self._lock:
             found = self._tiles.get(key)
         return found[1] if found is not None and found[0] == version else None
 
-    def put(self, key: tuple, version: int, data: bytes) -> None:
+    def put(self, key: tuple, version: str, data: bytes) -> None:
         with self._lock:
             self._tiles[key] = (version, data)
 
-    def __contains__(self, key: tuple) -> bool:
-        with self._lock:
-            return key in self._tiles
 
-
-def tile(conn: Connection, collection: Collection, z: int, x: int, y: int, *, version: int,
+def tile(conn: Connection, collection: Collection, z: int, x: int, y: int, *, version: str,
          cache: Cache) -> bytes:
     """Return the tile (z, x, y) of the collection at data `version`, from `cache` if there.
 

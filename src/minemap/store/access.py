@@ -56,6 +56,16 @@ def visible(t: FromClause, reader: Principal | None) -> ColumnElement[bool]:
     return t.c.review == Review.approved
 
 
+def visible_sql(alias: str, reader: Principal | None) -> str:
+    """Return `visible` as SQL text on the table aliased `alias`, for statements written out."""
+    if reader is not None and reader.role in REVIEWERS:
+        return "true"
+    if reader is not None and reader.role is Role.operator:
+        return (f"({alias}.review = 'approved' "
+                f"OR {alias}.organisation_id = {int(reader.organisation_id)})")
+    return f"{alias}.review = 'approved'"
+
+
 def imports_visible(t: FromClause, reader: Principal | None) -> ColumnElement[bool]:
     """Return the imports of table `t` that `reader` may see (401 anonymous, 403 viewers)."""
     if reader is None:

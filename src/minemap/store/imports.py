@@ -104,6 +104,7 @@ def review(conn: Connection, import_id: int, *, decision: str, state: Review,
     kind = KINDS[found["kind"]]
     t = table_of(kind)
     # Locked first, in id order, so that what is decided is what was read.
+    writes.lock_writes(conn)
     locked = {row.id: row for row in conn.execute(
         select(t.c.id, t.c.version, t.c.review, t.c.deleted_at.is_not(None).label("deleted"))
         .where(t.c.id.in_([entry["id"] for entry in found["records"]]))
@@ -113,9 +114,10 @@ def review(conn: Connection, import_id: int, *, decision: str, state: Review,
         now = locked[entry["id"]]
         why = _why_not({**entry, "version": now.version, "review": now.review,
                         "deleted": now.deleted})
-        if why is None and writes.change(conn, kind, entry["id"], version=now.version,
-                                         action=HistoryAction.review, actor=actor,
-                                         review=state, reason=reason):
+        if why is None:
+            # Locked and current above, so the change finds it as it is.
+            writes.change(conn, kind, entry["id"], version=now.version,
+                          action=HistoryAction.review, actor=actor, review=state, reason=reason)
             decided += 1
         else:
             skipped.append({"kind": kind.entity, "id": entry["id"], "code": entry["code"],

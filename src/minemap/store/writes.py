@@ -17,6 +17,7 @@ from minemap.errors import Problem
 from minemap.geo.shapes import batches
 from minemap.kinds import KINDS, KindSpec
 from minemap.store import history
+from minemap.store.access import visible_sql
 from minemap.store.tokens import Principal
 from minemap.vocab import HistoryAction, Review
 
@@ -76,6 +77,16 @@ def _homes(conn: Connection, geoms: np.ndarray) -> list[str | None]:
     return homes
 
 
+def lock_writes(conn: Connection) -> None:
+    """Take the data version's row, which every write of a record takes, before any other.
+
+    Every writer then locks in one order: this row, code numbers, the accounting's advisory
+    lock, record rows. A change that locked its record first could wait for a writer whose
+    accounting refresh waits for that record (PostgreSQL would abort one of them).
+    """
+    conn.execute(text("SELECT 1 FROM data_version FOR UPDATE"))
+
+
 def stage(conn: Connection, kind: KindSpec, records: list[dict], *, indexes: list[int],
           own_id: int | None = None) -> None:
     """Copy `records` (feature `indexes[i]` is `records[i]`) into the temporary table STAGED.
@@ -131,14 +142,17 @@ def discard(conn: Connection) -> None:
 
 # ---- checks ------------------------------------------------------------------------------
 
-def _codes_in_use(conn: Connection, kind: KindSpec) -> list[Problem]:
+def _codes_in_use(conn: Connection, kind: KindSpec, reader: Principal) -> list[Problem]:
     # Deleted records keep their codes: re-sending an imported file is refused, never doubled.
+    # A record the writer may not see is not named by its id.
     rows = conn.execute(text(f"""
-        SELECT s.n, s.code, t.id FROM {STAGED} AS s JOIN {kind.name} AS t USING (code)
+        SELECT s.n, s.code, CASE WHEN {visible_sql("t", reader)} THEN t.id END
+        FROM {STAGED} AS s JOIN {kind.name} AS t USING (code)
         WHERE t.id IS DISTINCT FROM s.id
         ORDER BY s.n"""))
-    return [Problem(n, "duplicate_code", f"{kind.entity} code '{code}' is already in use "
-                                         f"({kind.entity} {id_})") for n, code, id_ in rows]
+    return [Problem(n, "duplicate_code", f"{kind.entity} code '{code}' is already in use"
+                                         + (f" ({kind.entity} {id_})" if id_ else ""))
+            for n, code, id_ in rows]
 
 
 def _unknown_references(conn: Connection, kind: KindSpec) -> list[Problem]:
@@ -162,14 +176,16 @@ def _named(codes: list[str]) -> str:
     return ", ".join(codes[:NAMED]) + more
 
 
-def _overlaps(conn: Connection, kind: KindSpec) -> list[Problem]:
+def _overlaps(conn: Connection, kind: KindSpec, reader: Principal) -> list[Problem]:
     # Interiors meet: intersecting without only touching. ST_Intersects first, as it uses
-    # the index and prepared geometries; ST_Touches then runs on the few that meet.
+    # the index and prepared geometries; ST_Touches then runs on the few that meet. Only
+    # records the writer may see are named.
     rows = conn.execute(text(f"""
         SELECT s.n, array_agg(t.code ORDER BY t.code)
         FROM {STAGED} AS s
         JOIN {kind.name} AS t ON ST_Intersects(t.geom, s.geom) AND NOT ST_Touches(t.geom, s.geom)
         WHERE t.deleted_at IS NULL AND t.review <> 'rejected' AND t.id IS DISTINCT FROM s.id
+          AND {visible_sql("t", reader)}
         GROUP BY s.n ORDER BY s.n"""))
     return [Problem(n, "overlaps_existing", f"overlaps the stored {kind.entity}"
                                             f"{'s' if len(codes) > 1 else ''} {_named(codes)}")
@@ -192,10 +208,12 @@ def _beyond(conn: Connection, kind: KindSpec) -> list[Problem]:
     return warnings
 
 
-def check(conn: Connection, kind: KindSpec) -> tuple[list[Problem], list[Problem]]:
-    """Return the problems and warnings the stored records give the staged ones."""
-    problems = _codes_in_use(conn, kind) + _unknown_references(conn, kind)
-    warnings = _overlaps(conn, kind) if kind.warn_overlaps else []
+def check(conn: Connection, kind: KindSpec, reader: Principal
+          ) -> tuple[list[Problem], list[Problem]]:
+    """Return the problems and warnings the stored records give the staged ones, as
+    `reader` (the writer) may see them."""
+    problems = _codes_in_use(conn, kind, reader) + _unknown_references(conn, kind)
+    warnings = _overlaps(conn, kind, reader) if kind.warn_overlaps else []
     return problems, warnings + _beyond(conn, kind)
 
 
@@ -281,6 +299,7 @@ def store(conn: Connection, kind: KindSpec, *, actor: Principal, review: Review)
     Codes left blank become AZ-<DISTRICT>-<INFIX>-<n>. The organisations the records name
     must exist, and `check` must have found no problems.
     """
+    lock_writes(conn)
     _homes_across_borders(conn)
     # Held to the end of the transaction, so that no other writer takes the same numbers;
     # sorted, so that two writers cannot deadlock.
