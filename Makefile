@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 MINEMAP := $(BIN)/minemap
 HOME_DIR := .minemap
 
-.PHONY: run test setup system venv db clean
+WEB := src/minemap/web
+
+.PHONY: run test setup system venv web db clean
 
 run: setup
 	@if [ -z "$$MINEMAP_DATABASE_URL" ]; then $(MINEMAP) db start; fi
@@ -23,7 +25,7 @@ run: setup
 test: setup
 	$(BIN)/pytest -q
 
-setup: system venv
+setup: system venv web
 
 system:
 	@bash scripts/install-system-packages.sh
@@ -35,6 +37,12 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/pip install -q --upgrade pip
 	@$(BIN)/pip install -q -e '.[test]'
 	@touch $@
+
+# The browser libraries the web app serves itself, exactly as the lockfile pins them.
+web: $(WEB)/node_modules/.package-lock.json
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	@cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 
 clean:
 	-$(MINEMAP) db stop

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages minemap needs, only those missing.
-# PostgreSQL + PostGIS for the database; GDAL's command-line tools for the GIS-client tests.
+# PostgreSQL + PostGIS for the database; GDAL's command-line tools for the GIS-client tests;
+# node and npm to install the web app's libraries; Chromium for its browser tests.
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin)
-if [ "${MINEMAP_WITH_CHROMIUM:-0}" = 1 ]; then packages+=(chromium); fi
+packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin nodejs npm)
+if [ "${MINEMAP_WITH_CHROMIUM:-1}" = 1 ]; then packages+=(chromium); fi
 
 missing=()
 for p in "${packages[@]}"; do

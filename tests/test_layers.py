@@ -21,7 +21,7 @@ LAYERS = (
     {"write", "reports", "backup"},
     {"imports", "sample"},
     {"http"},
-    {"api", "ogc"},
+    {"api", "ogc", "webapp"},
     {"cli", "app"},
     {"__main__"},
 )

@@ -73,8 +73,9 @@ def test_minemap_serve_answers_health_over_http(database_url):
         server.wait(timeout=10)
 
 
-def test_the_root_leads_a_browser_to_the_layers(client):
+def test_the_root_is_the_map_and_leads_to_the_layers(client):
     response = client.get("/", headers={"Accept": "text/html"})
-    assert response.status_code == 200
-    assert str(response.url).endswith("/ogc")
+    assert response.status_code == 200 and str(response.url).endswith("/")
     assert "text/html" in response.headers["content-type"]
+    assert 'href="/ogc"' in response.text and 'id="map"' in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]

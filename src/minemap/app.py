@@ -3,10 +3,9 @@
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi.middleware.cors import CORSMiddleware
 
-from minemap import __version__, ogc
+from minemap import __version__, ogc, webapp
 from minemap.api import api_v1, health
 from minemap.api.problems import add_handlers
 from minemap.ogc.tiles import Cache
@@ -61,9 +60,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_v1)
     app.include_router(ogc.router)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        # Until the web map of CONTRACT §8 is built, a browser lands on the browsable layers.
-        return RedirectResponse("/ogc", status_code=307)
-
+    webapp.mount(app)
     return app
