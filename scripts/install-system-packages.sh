@@ -4,7 +4,9 @@
 # node and npm to install the web app's libraries; Chromium for its browser tests.
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin nodejs npm)
+packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin)
+# A node installed otherwise (NodeSource bundles npm) would conflict with Debian's npm.
+if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 if [ "${MINEMAP_WITH_CHROMIUM:-1}" = 1 ]; then packages+=(chromium); fi
 
 missing=()
