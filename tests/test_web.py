@@ -9,7 +9,7 @@ import shutil
 import time
 
 import pytest
-from shapely.geometry import box, mapping
+from shapely.geometry import box, mapping, shape
 
 from minemap.app import create_app
 from serving import serving
@@ -92,3 +92,56 @@ def test_the_map_draws_the_layers_from_its_own_origin(site, browser, tmp_path):
     assert rendered(page, "hazards")
     assert problems == []
     assert requested and all(url.startswith(site) for url in requested), requested
+
+
+def test_the_dashboard_shows_the_reports_and_leads_to_the_map(site, browser, tmp_path):
+    import httpx
+
+    summary = httpx.get(f"{site}/api/v1/reports/summary").json()
+    rows = httpx.get(f"{site}/api/v1/reports/districts").json()["districts"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requested, problems = [], []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type == "error" else None)
+    page.goto(f"{site}/dashboard")
+    wait_for(page, "document.querySelector('#districts').dataset.loaded === 'true'"
+                   " && document.querySelector('#national [data-key=remaining_m2]').dataset.value")
+
+    page.screenshot(path=str(tmp_path / "dashboard.png"))  # kept in pytest's temporary folder
+    national = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '#national [data-key]')].map(cell => [cell.dataset.key, cell.dataset.value]))""")
+    for key in ("mapped_m2", "released_m2", "cleared_m2", "remaining_m2", "baseline_km2"):
+        assert float(national[key]) == summary[key], key
+    assert national["projected_completion"] == (summary["projected_completion"] or "")
+
+    def table() -> list[dict]:
+        return page.evaluate("""() => [...document.querySelectorAll('#districts tbody tr')].map(
+            tr => Object.fromEntries([...tr.cells].map((td, i) => [
+                document.querySelectorAll('#districts th')[i].dataset.key, td.dataset.value])))""")
+    shown = table()
+    assert [r["district"] for r in shown] == [r["district"] for r in rows]
+    for got, want in zip(shown, rows):
+        assert float(got["remaining_m2"]) == want["remaining_m2"], want["district"]
+    # Sorting by the remaining land, largest first, then smallest first.
+    page.click('#districts th[data-key="remaining_m2"] button')
+    remaining = [float(r["remaining_m2"]) for r in table()]
+    assert remaining == sorted(remaining, reverse=True) and remaining[0] > 0
+    page.click('#districts th[data-key="remaining_m2"] button')
+    assert [float(r["remaining_m2"]) for r in table()] == sorted(remaining)
+
+    # The district with the hazard leads to the map, showing that district whole.
+    page.click('#districts th[data-key="remaining_m2"] button')  # largest first again
+    page.click("#districts tbody tr:first-child a")
+    assert "district=AZ-AGM" in page.url
+    aghdam = httpx.get(f"{site}/ogc/collections/districts/items",
+                       params={"filter": "iso_3166_2 = 'AZ-AGM'"}).json()["features"][0]
+    west, south, east, north = shape(aghdam["geometry"]).bounds
+    # Fitted to the district: all of it in view, and not much more.
+    wait_for(page, f"""window.minemapMap && window.minemapMap.loaded()
+        && window.minemapMap.getBounds().contains([{west}, {south}])
+        && window.minemapMap.getBounds().contains([{east}, {north}])
+        && window.minemapMap.getBounds().getEast() - window.minemapMap.getBounds().getWest()
+           < 2.5 * {east - west}""")
+    assert problems == []
+    assert all(url.startswith(site) for url in requested), requested

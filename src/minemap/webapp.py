@@ -1,4 +1,4 @@
-"""The web app at `/`: the map, served with minemap's own files and libraries.
+"""The web app: the map at `/` and the dashboard, served with minemap's own files and libraries.
 
 Nothing the page loads comes from another origin: MapLibre is installed from npm at setup
 (src/minemap/web/package-lock.json) and served from /static/vendor, the layers are the OGC
@@ -23,10 +23,21 @@ _templates = Environment(loader=PackageLoader("minemap", "web/templates"),
 router = APIRouter(include_in_schema=False)
 
 
+def _page(template: str) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(template).render(),
+                        headers={"Content-Security-Policy": CSP})
+
+
 @router.get("/", response_class=HTMLResponse)
 def home() -> HTMLResponse:
-    return HTMLResponse(_templates.get_template("map.html").render(),
-                        headers={"Content-Security-Policy": CSP})
+    """The map."""
+    return _page("map.html")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard() -> HTMLResponse:
+    """The national figures and the district table."""
+    return _page("dashboard.html")
 
 
 def mount(app: FastAPI) -> None:

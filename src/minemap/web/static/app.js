@@ -51,6 +51,22 @@ const map = new maplibregl.Map({
 map.addControl(new maplibregl.NavigationControl({showCompass: false}));
 window.minemapMap = map; // for the browser tests, and for anyone at the console
 
+// ?district=AZ-FUZ (a link from the dashboard's table) shows that district whole.
+const district = new URLSearchParams(location.search).get("district");
+if (district) {
+  const filter = encodeURIComponent(`iso_3166_2 = '${district.replaceAll("'", "''")}'`);
+  fetch(`/ogc/collections/districts/items?filter=${filter}`,
+        {headers: {Accept: "application/geo+json"}})
+    .then(response => response.json())
+    .then(({features: [found]}) => {
+      if (!found) return;
+      const points = found.geometry.coordinates.flat(2);
+      const lons = points.map(p => p[0]), lats = points.map(p => p[1]);
+      map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]],
+                    {padding: 20, animate: false});
+    });
+}
+
 // The legend's swatches take the map's colours, so that the two cannot disagree.
 for (const swatch of document.querySelectorAll("#legend [data-colour]")) {
   swatch.style.background = COLOURS[swatch.dataset.colour];
