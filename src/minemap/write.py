@@ -83,12 +83,17 @@ def store(conn, kind: KindSpec, checked: Checked, *, actor: Principal,
 
     `progress` hears "accounting" when the records are stored and the refresh begins.
     """
-    for name in checked.new_organisations:
-        organisations.ensure(conn, name)
+    _create_organisations(conn, checked)
     ids = writes.store(conn, kind, actor=actor, review=access.review_of(actor))
     progress("accounting")
     accounting.refresh(conn)
     return ids
+
+
+def _create_organisations(conn, checked: Checked) -> None:
+    """Create the organisations an admin's write names for the first time."""
+    for name in checked.new_organisations:
+        organisations.ensure(conn, name)
 
 
 def _refuse(problems: list[Problem]) -> None:
@@ -135,8 +140,7 @@ def update(conn, kind: KindSpec, current: dict, changes: dict, *, actor: Princip
     checked = _stage(conn, kind, Checked([record], [0], [], warnings, []), actor,
                      own_id=current["id"])
     _refuse(checked.problems)
-    for name in checked.new_organisations:
-        organisations.ensure(conn, name)
+    _create_organisations(conn, checked)
     if not writes.store_change(conn, kind, version=current["properties"]["version"],
                                actor=actor, review=access.review_of(actor)):
         raise PreconditionFailed(f"{kind.entity} {current['id']} changed meanwhile; read it again")

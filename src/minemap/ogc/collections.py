@@ -209,5 +209,5 @@ REMAINING = Collection(
 )
 
 RECORDS = tuple(record_collection(kind) for kind in KINDS.values())
-HAZARDS = RECORDS[list(KINDS).index("hazards")]  # bench/serve.py serves it
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (*RECORDS, DISTRICTS, REMAINING)}
+HAZARDS = COLLECTIONS["hazards"]  # bench/serve.py serves it

@@ -19,10 +19,14 @@ WRITERS = frozenset({Role.admin, Role.reviewer, Role.operator})
 REVIEWERS = frozenset({Role.admin, Role.reviewer})
 
 
-def authorise(actor: Principal, organisation: str | None) -> None:
-    """Refuse a write by `actor` on a record of `organisation` outside its role (403)."""
+def _authorise_writer(actor: Principal) -> None:
     if actor.role not in WRITERS:
         raise Forbidden(f"a {actor.role} token may not write")
+
+
+def authorise(actor: Principal, organisation: str | None) -> None:
+    """Refuse a write by `actor` on a record of `organisation` outside its role (403)."""
+    _authorise_writer(actor)
     if actor.role is Role.operator and organisation != actor.organisation:
         raise Forbidden(f"an operator writes only for its own organisation ({actor.organisation}),"
                         f" not for {organisation}")
@@ -100,8 +104,7 @@ def organisations(conn: Connection, names: list[str | None], indexes: list[int],
     (forbidden_organisation); an admin's write creates the organisations it names that are
     new; anyone else's names only existing ones.
     """
-    if actor.role not in WRITERS:
-        raise Forbidden(f"a {actor.role} token may not write")
+    _authorise_writer(actor)
     if actor.role is Role.operator:
         refuse([Problem(i, "forbidden_organisation", f"an operator writes only for its own "
                                                      f"organisation ({actor.organisation}), "
