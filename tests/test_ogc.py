@@ -629,6 +629,27 @@ def test_remaining_is_hazard_land_less_released_land(client, world):
                                                         rel=1e-6)
 
 
+@pytest.mark.parametrize("day", ["2019-06-30", "2022-03-15", "2022-04-15", "2022-12-31",
+                                 "2023-06-30"])
+def test_remaining_at_a_date_is_the_land_hazardous_then(client, world, day):
+    """With `datetime`, the land recorded hazardous by that day and not released by it."""
+    on = dt.date.fromisoformat(day)
+    hazardous = shapely.union_all([h.geom for h in world.visible() if h.recorded_on <= on])
+    released = shapely.union_all([r.geom for r in world.visible("releases")
+                                  if r.completed_on <= on])
+    expected = hazardous.difference(released)
+    found = all_pages(client, "remaining", limit=100, datetime=day)
+    assert sum(f["properties"]["area_m2"] for f in found) == pytest.approx(area(expected),
+                                                                            rel=1e-6)
+    assert all(f["properties"]["hazard_on"] <= day for f in found)
+    assert all(f["properties"]["released_on"] is None or f["properties"]["released_on"] > day
+               for f in found)
+    # Without `datetime`, today's: nothing released is in it.
+    today = all_pages(client, "remaining", limit=100)
+    assert today and all(f["properties"]["released_on"] is None for f in today)
+    assert items(client, "remaining", limit=1)["numberMatched"] == len(today)
+
+
 # --- caching ------------------------------------------------------------------------------
 
 def test_etag_revalidates_until_the_data_changes(client, world):

@@ -155,7 +155,7 @@ def test_low_zoom_tiles_are_cached_until_a_write_touches_them(client, world):
         """How many copies of the tile, drawn from the current data, the server holds."""
         with world.engine.connect() as conn:
             version = features.begin(conn)
-        return int(client.app.state.tiles.get(("hazards", z, x, y), version) is not None)
+        return int(client.app.state.tiles.get(("hazards", z, x, y, None), version) is not None)
 
     def total(data: bytes) -> int:
         return sum(f["properties"]["count"] for f in decode(data)["hazards"]["features"])
@@ -216,6 +216,44 @@ def test_districts_and_remaining_tiles(client, world):
     pieces = decode(fetch(client, "remaining", z, x, y).content)["remaining"]["features"]
     drawn = shapely.union_all([shape(f["geometry"]) for f in pieces])
     assert drawn.buffer(1).contains(in_tile_units(spot, z, x, y))
+
+
+def test_tiles_at_a_date_draw_what_there_was_then(client, world):
+    """`datetime` selects as /items does: the hazards recorded by then, the land remaining."""
+    first = world.visible()[0]  # the earliest hazard; cleared whole on 2022-03-01 (R-1)
+    spot = first.geom.difference(shapely.union_all(
+        [h.geom for h in world.visible()[1:]])).representative_point()
+    z = 14
+    x, y = tile_of(spot.x, spot.y, z)
+
+    def drawn(collection: str, day: str | None) -> list[dict]:
+        response = client.get(f"/ogc/collections/{collection}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+                              params={} if day is None else {"datetime": day})
+        assert response.status_code == 200, response.text
+        return decode(response.content).get(collection, {"features": []})["features"]
+
+    def covers(features: list[dict]) -> bool:
+        return any(shape(f["geometry"]).buffer(1).contains(in_tile_units(spot, z, x, y))
+                   for f in features)
+
+    assert covers(drawn("remaining", "2022-02-28"))
+    assert not covers(drawn("remaining", "2022-03-01"))
+    assert not covers(drawn("remaining", None))
+    assert not covers(drawn("remaining", "2018-12-31"))  # before it was recorded
+    assert not drawn("releases", "../2022-02-28") and drawn("releases", "../2022-03-01")
+    codes = {f["properties"]["code"] for f in drawn("hazards", f"../{first.recorded_on}")}
+    assert codes == {first.code}
+    # Low zooms too, each date drawn apart from the others.
+    z = 9
+    x, y = tile_of(spot.x, spot.y, z)
+    early = decode(client.get(f"/ogc/collections/hazards/tiles/WebMercatorQuad/{z}/{y}/{x}",
+                              params={"datetime": f"../{first.recorded_on}"}).content)
+    now = decode(fetch(client, "hazards", z, x, y).content)
+    assert sum(f["properties"]["count"] for f in early["hazards"]["features"]) == 1
+    assert sum(f["properties"]["count"] for f in now["hazards"]["features"]) > 1
+    bad = client.get(f"/ogc/collections/hazards/tiles/WebMercatorQuad/{z}/{y}/{x}",
+                     params={"datetime": "2023-13-01"})
+    assert bad.status_code == 400 and "datetime" in bad.json()["detail"]
 
 
 def test_tilejson_and_tileset_list_point_at_the_tiles(client, world):

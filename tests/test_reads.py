@@ -64,8 +64,8 @@ def test_a_read_after_a_write_changes_no_row_and_takes_no_lock(settings, engine,
         draw = tiles.draw
         monkeypatch.setattr(accounting, "refresh", refuse)
         monkeypatch.setattr(pieces, "refresh", refuse)
-        monkeypatch.setattr(tiles, "draw", lambda conn, c, z, x, y: drawn.append(z) or draw(
-            conn, c, z, x, y))
+        monkeypatch.setattr(tiles, "draw", lambda conn, c, z, x, y, days=None: drawn.append(z)
+                            or draw(conn, c, z, x, y, days))
 
         with engine.connect() as locker:
             before = next_xid(locker)

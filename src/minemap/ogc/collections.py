@@ -63,12 +63,15 @@ class Collection:
     description: str
     source: str
     fields: tuple[Field, ...]
-    temporal: str | None  # the field `datetime` selects on
+    temporal: str | None  # the field `datetime` selects on: the day a feature begins
     tile_fields: tuple[str, ...]  # each feature's attributes in detailed tiles
     tile_groups: tuple[str, ...] | None  # low zooms: coverage per group; None: simplified features
     accounted: bool = False  # derived from the accounting, which must be current
     source_with_submitted: str = ""  # the source counting submitted records too
     submitted: bool = False  # whether this is that view (never cached, never public)
+    # The day a feature ends (it is no more from then on), for features that do: without
+    # `datetime`, only those not ended are served; with one, those alive at some moment of it.
+    ends: str | None = None
 
     @property
     def key(self) -> str:
@@ -148,11 +151,13 @@ def record_collection(kind: KindSpec) -> Collection:
 
 
 def _remaining(hazard_on: str, release_on: str) -> str:
+    # Every piece ever hazardous: the land remaining at a date is among them (`ends`).
     return f"""
-SELECT p.id, p.geom, d.name AS district, p.{hazard_on} AS hazard_on, p.area_m2
+SELECT p.id, p.geom, d.name AS district, p.{hazard_on} AS hazard_on,
+       p.{release_on} AS released_on, p.area_m2
 FROM pieces AS p
 LEFT JOIN districts AS d ON d.id = p.district_id
-WHERE p.{hazard_on} IS NOT NULL AND p.{release_on} IS NULL"""
+WHERE p.{hazard_on} IS NOT NULL"""
 
 
 DISTRICT_COLUMNS = """
@@ -193,16 +198,21 @@ REMAINING = Collection(
     id="remaining",
     title="Remaining hazardous land",
     description="Hazardous land not yet released: the approved hazards less the approved "
-                "releases, in disjoint pieces cut by district and by a 0.05° grid. Piece ids "
-                "change when the pieces are recomputed.",
+                "releases, in disjoint pieces cut by district and by a 0.05° grid. Today's, or "
+                "with `datetime` the land remaining then (hazard recorded by that day and not "
+                "yet released). Piece ids change when the pieces are recomputed.",
     source=_remaining("hazard_on", "release_on"),
     source_with_submitted=_remaining("hazard_on_all", "release_on_all"),
     fields=(
         Field("district", "string", "District it lies in"),
         Field("hazard_on", "date", "Earliest survey date of the hazards covering it"),
+        Field("released_on", "date", "Day its first release was completed (empty in "
+                                     "today's remaining land; later than the day asked for "
+                                     "with `datetime`)"),
         Field("area_m2", "number", "Geodesic area in m²"),
     ),
     temporal="hazard_on",
+    ends="released_on",
     tile_fields=("district", "hazard_on"),
     tile_groups=("district",),
     accounted=True,

@@ -7,7 +7,8 @@ properties object and the joins between them), ready to be sent as they are.
 from dataclasses import dataclass
 from itertools import chain
 
-from sqlalchemy import Connection, Text, and_, cast, false, func, literal, literal_column, select, text
+from sqlalchemy import (Connection, Text, and_, cast, false, func, literal, literal_column, or_,
+                        select, text)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import DataError
 from sqlalchemy.sql.elements import ColumnElement
@@ -16,7 +17,7 @@ from minemap import accounting
 from minemap.ogc import cql
 from minemap.ogc import crs as crs_
 from minemap.ogc.collections import Collection
-from minemap.ogc.query import ItemsQuery
+from minemap.ogc.query import Days, ItemsQuery
 
 # Counting a selection costs as much as reading it; past this many, numberMatched is left out.
 COUNT_CAP = 10_000
@@ -68,21 +69,36 @@ def require_current(conn: Connection, collection: Collection) -> None:
         accounting.require_current(conn)
 
 
+def during(collection: Collection, days: Days) -> ColumnElement:
+    """Return the condition of `datetime` (its first and last days, inclusive) on the table.
+
+    A feature that begins on a day meets the days that hold it; one that also `ends` meets
+    those it is alive in, from its first day up to the one it ends (not included). Without
+    `datetime` that is every feature, less those that have ended.
+    """
+    t = collection.table
+    ends = t.c[collection.ends] if collection.ends else None
+    if days is None:
+        return ends.is_(None) if ends is not None else literal(True)
+    if collection.temporal is None:
+        # A feature without time never meets a datetime (OGC API Features, Part 1).
+        return false()
+    first, last = days
+    parts = [t.c[collection.temporal] <= last] if last else []
+    if ends is not None:
+        parts += [or_(ends.is_(None), ends > first)] if first else []
+    else:
+        parts += [t.c[collection.temporal] >= first] if first else []
+    return and_(*parts) if parts else literal(True)
+
+
 def where(collection: Collection, query: ItemsQuery) -> ColumnElement:
     """Return the condition of bbox, datetime and filter on the collection's table."""
     t = collection.table
     parts = []
     if query.bbox is not None:
         parts.append(func.ST_Intersects(t.c.geom, crs_.box(query.bbox, query.bbox_crs)))
-    if query.days is not None:
-        if collection.temporal is None:
-            # A feature without time never meets a datetime (OGC API Features, Part 1).
-            parts.append(false())
-        else:
-            first, last = query.days
-            day = t.c[collection.temporal]
-            parts += [day >= first] if first else []
-            parts += [day <= last] if last else []
+    parts.append(during(collection, query.days))
     if query.filter is not None:
         parts.append(cql.to_sql(query.filter, collection, t, query.filter_crs))
     return and_(*parts) if parts else literal(True)
@@ -141,12 +157,15 @@ def one(conn: Connection, collection: Collection, feature_id: int, crs: crs_.Crs
 
 
 def count(conn: Connection, collection: Collection) -> int:
+    """Return how many features an /items request without a selection matches."""
     t = collection.table
-    return conn.execute(select(func.count()).select_from(t)).scalar_one()
+    return conn.execute(select(func.count()).select_from(t)
+                        .where(during(collection, None))).scalar_one()
 
 
 def extent(conn: Connection, collection: Collection) -> Extent:
-    """Return the bounding box (CRS84) and the time span of the collection's features."""
+    """Return the bounding box (CRS84) and the time span of the collection's features, of
+    every date (those that have ended too)."""
     t = collection.table
     box = func.ST_Extent(t.c.geom)
     columns = [func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)]

@@ -23,6 +23,9 @@ ITEMS_PARAMETERS = {"f", "limit", "offset", "after", "bbox", "bbox-crs", "dateti
                     "sortby", "filter", "filter-lang", "filter-crs", "crs", "include"}
 
 
+Days = tuple[dt.date | None, dt.date | None] | None  # of `datetime`: first and last, inclusive
+
+
 @dataclass(frozen=True)
 class ItemsQuery:
     limit: int = DEFAULT_LIMIT
@@ -30,7 +33,7 @@ class ItemsQuery:
     after: int | None = None  # the last id of the previous page (keyset paging, in id order)
     bbox: tuple[float, float, float, float] | None = None
     bbox_crs: crs_.Crs = crs_.CRS84
-    days: tuple[dt.date | None, dt.date | None] | None = None  # inclusive, from `datetime`
+    days: Days = None  # from `datetime`
     properties: tuple[str, ...] | None = None
     sortby: tuple[tuple[str, bool], ...] = ()  # (field, descending)
     filter: dict | bool | None = None  # CQL2 JSON
@@ -85,7 +88,7 @@ def items_query(
         after=None if after is None else _integer("after", after, 0, minimum=0),
         bbox=_bbox(bbox),
         bbox_crs=crs_.parse(bbox_crs, "bbox-crs"),
-        days=_days(datetime),
+        days=days(datetime),
         properties=_properties(source, properties),
         sortby=order,
         filter=tree,
@@ -141,7 +144,7 @@ def _day(value: str) -> dt.date | None:
         raise MinemapError(f"datetime: {value!r} is outside the years 1 to 9999 in UTC") from None
 
 
-def _days(value: str | None) -> tuple[dt.date | None, dt.date | None] | None:
+def days(value: str | None) -> Days:
     """Return the first and last day a feature's date may fall on to meet `datetime`.
 
     A date field is a whole day, so it meets an instant on that day, and an interval when the

@@ -21,6 +21,7 @@ from minemap.ogc import crs as crs_
 from minemap.ogc import features, html, openapi, tiles
 from minemap.ogc.collections import COLLECTIONS, Collection
 from minemap.ogc.query import ItemsQuery, collection, items_query
+from minemap.ogc.query import days as query_days
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -383,12 +384,17 @@ def tilejson(request: Request, source: SourceDep, conn: ConnectionDep,
             summary="A vector tile", response_class=Response,
             responses={200: {"content": {tiles.MVT: {}}}, 204: {}, 304: {}, 404: {}})
 def tile(request: Request, source: SourceDep, z: int, y: int, x: int, conn: ConnectionDep,
-         settings: SettingsDep) -> Response:
+         settings: SettingsDep,
+         datetime: Annotated[str | None, Query(description=(
+             "An instant or an interval, as /items takes it: the features of those days "
+             "(for `remaining`, the land remaining then)"))] = None) -> Response:
     if not tiles.check(z, x, y):
         raise NotFound(f"no tile {z}/{y}/{x} in WebMercatorQuad (zoom 0 to {tiles.MAX_ZOOM})")
+    days = query_days(datetime)
     version = features.begin(conn)
     headers = caching(request, settings, etag(request, version, False))
     if (unchanged := not_modified(request, headers)) is not None:
         return unchanged
-    data = tiles.tile(conn, source, z, x, y, version=version, cache=request.app.state.tiles)
+    data = tiles.tile(conn, source, z, x, y, version=version, cache=request.app.state.tiles,
+                      days=days)
     return Response(data, media_type=tiles.MVT, headers=headers)

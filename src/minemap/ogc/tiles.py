@@ -12,9 +12,11 @@ import threading
 
 from cachetools import LRUCache
 from sqlalchemy import Connection, text
+from sqlalchemy.dialects import postgresql
 
 from minemap.ogc.collections import Collection
-from minemap.ogc.features import require_current
+from minemap.ogc.features import during, require_current
+from minemap.ogc.query import Days
 
 TILE_MATRIX_SET = "WebMercatorQuad"
 TILE_MATRIX_SET_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -44,7 +46,15 @@ def check(z: int, x: int, y: int) -> bool:
     return 0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z
 
 
-def _features(collection: Collection, geom: str, fields: tuple[str, ...]) -> str:
+def _during(collection: Collection, days: Days) -> str:
+    """Return the condition of `datetime` on `t` as SQL, its dates written in as literals
+    (dates the request's parser made, never request text)."""
+    condition = during(collection, days)
+    return str(condition.compile(dialect=postgresql.dialect(),
+                                 compile_kwargs={"literal_binds": True}))
+
+
+def _features(collection: Collection, geom: str, fields: tuple[str, ...], days: Days) -> str:
     """Return the statement drawing each feature of the tile (with `geom` in EPSG:3857)."""
     columns = "".join(f"t.{name}, " for name in fields)
     return f"""
@@ -52,11 +62,11 @@ WITH {BOUNDS}
 SELECT ST_AsMVT(f, :layer, {EXTENT}, 'geom', 'id') FROM (
     SELECT t.id, {columns}{MVT_GEOM.format(geom=geom)} AS geom
     FROM ({collection.source}) AS t, bounds AS b
-    WHERE t.geom && b.box
+    WHERE t.geom && b.box AND {_during(collection, days)}
 ) AS f WHERE f.geom IS NOT NULL"""
 
 
-def _coverage(collection: Collection) -> str:
+def _coverage(collection: Collection, days: Days) -> str:
     """Return the statement drawing the pixels covered by each group of features.
 
     A pixel is a cell of the 2^(z+8) grid of Web Mercator; a feature's cells come from its
@@ -82,7 +92,7 @@ features AS MATERIALIZED (
            floor((ST_XMax(t.geom) + 180) / 360 * g.n)::integer AS x1,
            {row.format("ST_YMax(t.geom)")} AS y0, {row.format("ST_YMin(t.geom)")} AS y1
     FROM ({collection.source}) AS t, bounds AS b, grid AS g
-    WHERE t.geom && b.box
+    WHERE t.geom && b.box AND {_during(collection, days)}
 ),
 -- The groups get numbers: the cells are sorted below, and integers sort fastest.
 keys AS (
@@ -127,21 +137,23 @@ SELECT ST_AsMVT(f, :layer, {EXTENT}, 'geom') FROM (
 ) AS f"""
 
 
-def _simplified(collection: Collection) -> str:
+def _simplified(collection: Collection, days: Days) -> str:
     # A quarter pixel (4 tile units) of tolerance, in Web Mercator metres.
     geom = ("ST_SimplifyPreserveTopology(ST_Transform(t.geom, 3857), "
             f"(ST_XMax(b.env) - ST_XMin(b.env)) / {EXTENT // 4})")
-    return _features(collection, geom, collection.tile_fields)
+    return _features(collection, geom, collection.tile_fields, days)
 
 
-def draw(conn: Connection, collection: Collection, z: int, x: int, y: int) -> bytes:
-    """Return the tile drawn from the current data (no cache)."""
+def draw(conn: Connection, collection: Collection, z: int, x: int, y: int,
+         days: Days = None) -> bytes:
+    """Return the tile drawn from the current data (no cache), at `days` (`datetime`)."""
     if z >= DETAIL_ZOOM:
-        statement = _features(collection, "ST_Transform(t.geom, 3857)", collection.tile_fields)
+        statement = _features(collection, "ST_Transform(t.geom, 3857)", collection.tile_fields,
+                              days)
     elif collection.tile_groups is None:
-        statement = _simplified(collection)
+        statement = _simplified(collection, days)
     else:
-        statement = _coverage(collection)
+        statement = _coverage(collection, days)
     data = conn.execute(text(statement), {"z": z, "x": x, "y": y, "layer": collection.id})
     return bytes(data.scalar_one() or b"")
 
@@ -169,18 +181,19 @@ class Cache:
 
 
 def tile(conn: Connection, collection: Collection, z: int, x: int, y: int, *, version: str,
-         cache: Cache) -> bytes:
-    """Return the tile (z, x, y) of the collection at data `version`, from `cache` if there.
+         cache: Cache, days: Days = None) -> bytes:
+    """Return the tile (z, x, y) of the collection at data `version` and `days` (the
+    request's `datetime`, as /items takes it), from `cache` if there.
 
     The caller reads `version` in the same snapshot as the tile is drawn from.
     """
     require_current(conn, collection)
     if z >= DETAIL_ZOOM or collection.submitted:  # reviewers' views are not cached
-        return draw(conn, collection, z, x, y)
-    key = (collection.id, z, x, y)
+        return draw(conn, collection, z, x, y, days)
+    key = (collection.id, z, x, y, days)
     data = cache.get(key, version)
     if data is None:
-        data = draw(conn, collection, z, x, y)
+        data = draw(conn, collection, z, x, y, days)
         cache.put(key, version, data)
     return data
 
