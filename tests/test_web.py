@@ -145,3 +145,143 @@ def test_the_dashboard_shows_the_reports_and_leads_to_the_map(site, browser, tmp
            < 2.5 * {east - west}""")
     assert problems == []
     assert all(url.startswith(site) for url in requested), requested
+
+
+def on_screen(page, lon: float, lat: float) -> tuple[float, float]:
+    """The page's pixel at (lon, lat) on the map."""
+    return tuple(page.evaluate(f"""() => {{
+        const box = window.minemapMap.getContainer().getBoundingClientRect();
+        const p = window.minemapMap.project([{lon}, {lat}]);
+        return [box.left + p.x, box.top + p.y];
+    }}"""))
+
+
+def rendered_at(page, layer: str, lon: float, lat: float) -> list[dict]:
+    return page.evaluate(f"""() => window.minemapMap.queryRenderedFeatures(
+        window.minemapMap.project([{lon}, {lat}]), {{layers: ["{layer}"]}}).map(f => f.properties)""")
+
+
+def settled(page, date: str) -> None:
+    wait_for(page, f"""document.getElementById('map').dataset.drawn === '{date}'
+        && document.getElementById('figures').dataset.date === '{date}'""")
+
+
+def watched(page, site: str) -> tuple[list, list]:
+    """Record every request the page makes and every error it meets."""
+    requested, problems = [], []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    return requested, problems
+
+
+def test_the_slider_shows_the_map_and_the_figures_of_a_date(site, browser, tmp_path):
+    import httpx
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requested, problems = watched(page, site)
+    west = CLEARED.centroid  # cleared on 2022-05-01; hazardous from 2021-03-01
+    east = HAZARD.difference(CLEARED).centroid
+    page.goto(f"{site}/?date=2021-12-31#13/39.97/46.86")
+    settled(page, "2021-12-31")
+    assert rendered(page, "releases") == []
+    assert rendered_at(page, "remaining", west.x, west.y)
+    figures = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '#figures [data-key]')].map(cell => [cell.dataset.key, cell.dataset.value]))""")
+    then = httpx.get(f"{site}/api/v1/reports/summary", params={"as_of": "2021-12-31"}).json()
+    assert int(figures["remaining_m2"]) == then["remaining_m2"] > 0
+    assert int(figures["released_m2"]) == then["released_m2"] == 0
+
+    # Five months on, with the keyboard: the clearance of the western half is drawn.
+    page.focus("#date")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    settled(page, "2022-05-31")
+    page.screenshot(path=str(tmp_path / "map-2022-05.png"))
+    assert {f["method"] for f in rendered(page, "releases")} == {"cleared"}
+    assert not rendered_at(page, "remaining", west.x, west.y)
+    assert rendered_at(page, "remaining", east.x, east.y)
+    shown = int(page.get_attribute("#figures [data-key=remaining_m2]", "data-value"))
+    later = httpx.get(f"{site}/api/v1/reports/summary", params={"as_of": "2022-05-31"}).json()
+    assert shown == later["remaining_m2"] < then["remaining_m2"]
+    assert "date=2022-05-31" in page.url
+
+    # The district choropleth at that date; a click on the district gives its figures.
+    page.click('#legend input[data-layer="choropleth"]')
+    wait_for(page, "document.getElementById('map').dataset.shaded === 'remaining@2022-05-31'")
+    assert "choropleth" in page.url
+    row = next(r for r in httpx.get(f"{site}/api/v1/reports/districts",
+                                    params={"as_of": "2022-05-31"}).json()["districts"]
+               if r["iso_3166_2"] == "AZ-AGM")
+    page.mouse.click(*on_screen(page, 46.90, 39.97))  # in Aghdam, outside the hazard
+    wait_for(page, "document.querySelector('.maplibregl-popup [data-iso]')")
+    assert page.get_attribute(".maplibregl-popup [data-iso]", "data-iso") == "AZ-AGM"
+    assert int(page.get_attribute(".maplibregl-popup [data-iso]", "data-remaining")) == (
+        row["remaining_m2"])
+
+    # The link holds the view: opened again, the same date, layers and place.
+    again = browser.new_page(viewport={"width": 1280, "height": 800})
+    again.goto(page.url)
+    settled(again, "2022-05-31")
+    assert again.evaluate("() => window.minemapMap.getLayoutProperty('choropleth', "
+                          "'visibility')") == "visible"
+    assert again.evaluate("() => window.minemapMap.getZoom()") == pytest.approx(13, abs=0.01)
+
+    # Replay steps on by itself, month by month, from the month shown (from January 2021
+    # when that is today's).
+    page.click("#replay")
+    assert page.get_attribute("#replay", "aria-pressed") == "true"
+    wait_for(page, "document.getElementById('map').dataset.date > '2022-05-31'", 20)
+    page.click("#replay")
+    assert page.get_attribute("#replay", "aria-pressed") == "false"
+    paused = page.get_attribute("#map", "data-date")
+    page.wait_for_timeout(2000)
+    assert page.get_attribute("#map", "data-date") == paused and f"date={paused}" in page.url
+    assert problems == []
+    assert requested and all(url.startswith(site) for url in requested), requested
+
+
+def test_a_hazard_shows_its_releases_and_history_and_names_are_written(site, browser):
+    import httpx
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requested, problems = watched(page, site)
+    page.goto(f"{site}/#13/39.97/46.86")
+    wait_for(page, "document.getElementById('map').dataset.labelled === 'true'"
+                   " && window.minemapMap.loaded() && window.minemapMap.areTilesLoaded()")
+    assert "Aghdam" in page.locator(".district-label").all_text_contents()
+    assert page.locator(".place-label:not([hidden])").count() > 0
+    east = HAZARD.difference(CLEARED).centroid
+    code = rendered_at(page, "hazards", east.x, east.y)[0]["code"]
+    made = httpx.get(f"{site}/api/v1/releases", params={"hazard": code}).json()["features"]
+    page.mouse.click(*on_screen(page, east.x, east.y))
+    wait_for(page, "document.querySelector('.maplibregl-popup section h3')")
+    text = page.inner_text(".maplibregl-popup")
+    assert code in text and made[0]["properties"]["code"] in text
+    assert "create" in text  # the history
+    # Labels switch off with the legend.
+    page.click('#legend input[data-layer="labels"]')
+    assert not page.locator(".district-label").first.is_visible()
+    assert problems == []
+    assert all(url.startswith(site) for url in requested), requested
+
+
+def test_the_pages_speak_azerbaijani(site, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{site}/?lang=az#9/39.97/46.86")
+    wait_for(page, "document.getElementById('map').dataset.labelled === 'true'")
+    assert page.get_attribute("html", "lang") == "az"
+    assert page.inner_text("header nav a[href='/']") == "Xəritə"
+    assert "Ağdam" in page.locator(".district-label").all_text_contents()
+    # The choice is kept from page to page.
+    page.click("header a[href='/dashboard']")
+    wait_for(page, "document.querySelector('#districts').dataset.loaded === 'true'")
+    assert page.get_attribute("html", "lang") == "az"
+    assert page.inner_text("#districts th[data-key=district]") == "Rayon"
+    # Numbers with the locale's decimal comma.
+    assert "," in page.inner_text("#national [data-key=remaining_m2]")
+    page.click("header a[data-lang=en]")
+    assert page.get_attribute("html", "lang") == "en"

@@ -2,28 +2,19 @@
 // (one request for each). The browser sums nothing; it only writes m² as km².
 "use strict";
 
-const number = new Intl.NumberFormat(document.documentElement.lang,
-                                     {minimumFractionDigits: 2, maximumFractionDigits: 2});
-const share = new Intl.NumberFormat(document.documentElement.lang,
-                                    {style: "percent", maximumFractionDigits: 1});
+const {t, area, km2, share, report} = minemap;
 
 function shown(value, unit) {
   if (value === null || value === undefined) return "–";
   if (unit === "date") return value;
-  if (unit === "share") return share.format(value);
-  if (unit === "km2") return `${number.format(value)} km²`;
-  return `${number.format(value / 1e6)} km²`;
-}
-
-async function report(path) {
-  const response = await fetch(path, {headers: {Accept: "application/json"}});
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
+  if (unit === "share") return share(value);
+  if (unit === "km2") return km2(value);
+  return area(value, {unit: "km2"});
 }
 
 async function national() {
   const summary = await report("/api/v1/reports/summary");
-  document.getElementById("as-of").textContent = `on ${summary.as_of}`;
+  document.getElementById("as-of").textContent = t("dashboard.as_of", {date: summary.as_of});
   for (const cell of document.querySelectorAll("#national [data-key]")) {
     const value = summary[cell.dataset.key];
     cell.dataset.value = value ?? "";
