@@ -66,8 +66,8 @@ def rendered(page, layer: str) -> list[dict]:
         {{layers: ["{layer}"]}}).map(f => f.properties)""")
 
 
-def test_the_map_draws_the_layers_from_its_own_origin(site, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+def watched(page) -> tuple[list, list]:
+    """Record every request the page makes and every error it meets."""
     requested, problems = [], []
     page.on("request", lambda request: requested.append(request.url))
     page.on("console", lambda message: problems.append(message.text)
@@ -75,6 +75,12 @@ def test_the_map_draws_the_layers_from_its_own_origin(site, browser, tmp_path):
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
             if response.status >= 400 else None)
+    return requested, problems
+
+
+def test_the_map_draws_the_layers_from_its_own_origin(site, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requested, problems = watched(page)
     page.goto(f"{site}/#13/39.97/46.86")
     wait_for(page, "window.minemapMap && window.minemapMap.loaded()"
                    " && window.minemapMap.areTilesLoaded()")
@@ -166,23 +172,11 @@ def settled(page, date: str) -> None:
         && document.getElementById('figures').dataset.date === '{date}'""")
 
 
-def watched(page, site: str) -> tuple[list, list]:
-    """Record every request the page makes and every error it meets."""
-    requested, problems = [], []
-    page.on("request", lambda request: requested.append(request.url))
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
-            if response.status >= 400 else None)
-    return requested, problems
-
-
 def test_the_slider_shows_the_map_and_the_figures_of_a_date(site, browser, tmp_path):
     import httpx
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    requested, problems = watched(page, site)
+    requested, problems = watched(page)
     west = CLEARED.centroid  # cleared on 2022-05-01; hazardous from 2021-03-01
     east = HAZARD.difference(CLEARED).centroid
     page.goto(f"{site}/?date=2021-12-31#13/39.97/46.86")
@@ -248,7 +242,7 @@ def test_a_hazard_shows_its_releases_and_history_and_names_are_written(site, bro
     import httpx
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    requested, problems = watched(page, site)
+    requested, problems = watched(page)
     page.goto(f"{site}/#13/39.97/46.86")
     wait_for(page, "document.getElementById('map').dataset.labelled === 'true'"
                    " && window.minemapMap.loaded() && window.minemapMap.areTilesLoaded()")
