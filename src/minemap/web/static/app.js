@@ -28,11 +28,22 @@ const SHADES = {
 const TOGGLED = ["hazards", "releases", "remaining", "choropleth", "district-borders", "labels"];
 const SHOWN_BY_DEFAULT = ["hazards", "releases", "remaining", "district-borders", "labels"];
 
-function tilesOf(collection, datetime) {
+// The dates the map can show, and the one it shows (the link's, else today).
+const ENDS = monthEnds();
+const asDate = view().get("date");
+let shownDate = /^\d{4}-\d{2}-\d{2}$/.test(asDate ?? "") && asDate < today() ? asDate : today();
+
+// The tiles of a collection at a date: hazards and releases recorded by then, the land
+// remaining then. Today's are the undated tiles, cached by the server.
+function tilesAt(collection, date) {
+  const past = date !== null && date < today();
+  const datetime = !past ? null : collection === "remaining" ? date : `../${date}`;
   const query = datetime ? `?datetime=${encodeURIComponent(datetime)}` : "";
   return [`${location.origin}/ogc/collections/${collection}/tiles/WebMercatorQuad/{z}/{y}/{x}${query}`];
 }
-const source = collection => ({type: "vector", tiles: tilesOf(collection), maxzoom: 16});
+const DATED = ["hazards", "releases", "remaining"];
+const source = collection => ({type: "vector", maxzoom: 16,
+                               tiles: tilesAt(collection, DATED.includes(collection) ? shownDate : null)});
 
 const style = {
   version: 8,
@@ -74,31 +85,43 @@ window.minemapMap = map; // for the browser tests, and for anyone at the console
 
 // --- the date --------------------------------------------------------------------------
 
-const ENDS = monthEnds();
 const slider = document.getElementById("date");
 slider.max = String(ENDS.length - 1);
-const asDate = view().get("date");
-let shownDate = /^\d{4}-\d{2}-\d{2}$/.test(asDate ?? "") && asDate < today() ? asDate : today();
 let districtRows = null; // /api/v1/reports/districts at shownDate, when the choropleth asks
 
 // The map at `date`: the tiles (hazards recorded and releases completed by then, the land
 // remaining then), the national figures, and the choropleth, which all come from the API.
 async function showDate(date) {
   shownDate = date;
-  const past = date < today();
-  map.getSource("hazards").setTiles(tilesOf("hazards", past && `../${date}`));
-  map.getSource("releases").setTiles(tilesOf("releases", past && `../${date}`));
-  map.getSource("remaining").setTiles(tilesOf("remaining", past && date));
   const container = document.getElementById("map");
   container.dataset.date = date;
   delete container.dataset.drawn;
-  // Says when the tiles of that date are drawn (the tests wait on it).
-  map.once("idle", () => { if (shownDate === date) container.dataset.drawn = date; });
+  drawTiles();
   slider.value = String(Math.max(0, ENDS.findIndex(end => end >= date)));
   document.getElementById("date-shown").textContent = date;
-  setView({date: past ? date : null});
-  districtRows = null;
+  setView({date: date < today() ? date : null});
   await Promise.all([figures(date), shade()]);
+}
+
+// A tile whose URL changes while it loads keeps its old data (MapLibre's worker re-parses
+// what it fetched), so the tiles of the date shown are set only when none is loading.
+let tilesDate = shownDate, tilesWaiting = false;
+function drawTiles() {
+  if (!map.loaded()) {
+    if (!tilesWaiting) {
+      tilesWaiting = true;
+      map.once("idle", () => { tilesWaiting = false; drawTiles(); });
+    }
+    return;
+  }
+  // Says when the tiles of the date are drawn (the tests wait on it).
+  const date = shownDate, drawn = () => {
+    if (shownDate === date) document.getElementById("map").dataset.drawn = date;
+  };
+  if (date === tilesDate) { drawn(); return; }
+  for (const collection of DATED) map.getSource(collection).setTiles(tilesAt(collection, date));
+  tilesDate = date;
+  map.once("idle", drawn);
 }
 
 async function figures(date) {
@@ -339,12 +362,11 @@ map.on("click", (event) => {
   if (!feature) return;
   const popup = new maplibregl.Popup({maxWidth: "24em"}).setLngLat(event.lngLat)
     .setText(t("popup.loading")).addTo(map);
-  const layer = feature.layer.id, shownAt = (promise) => promise.catch(
-    error => popup.setText(String(error)));
+  const layer = feature.layer.id, failed = error => popup.setText(String(error));
   if ((layer === "hazards" || layer === "releases") && feature.id !== undefined) {
-    shownAt(inspectRecord(layer, feature.id, popup));
+    inspectRecord(layer, feature.id, popup).catch(failed);
   } else if (layer === "choropleth" || layer === "districts") {
-    shownAt(inspectDistrict(feature.properties, popup));
+    inspectDistrict(feature.properties, popup).catch(failed);
   } else {
     // Remaining land, or the merged coverage of low zooms: what the tile says of it.
     popup.setDOMContent(table(Object.entries(feature.properties)
