@@ -377,6 +377,7 @@ def test_land_outside_every_district_counts_nationally_in_its_own_row(engine, wo
 def check_timeseries(conn, world: World, start, end, interval, include_submitted=False) -> list:
     """Compare every period of the time series with the world's own figures."""
     periods = accounting.timeseries(conn, start=start, end=end, interval=interval,
+                                    baseline_km2=100.0, baseline_date=D(2021, 1, 1),
                                     include_submitted=include_submitted)
     assert periods[0]["period"] == start and periods[-1]["period_end"] == end
     country = EVERYWHERE  # national figures: land in no district counts too
@@ -439,13 +440,43 @@ def check_baseline(row: dict, want: dict, baseline_km2: float, day: dt.date) -> 
     assert close(row["released_since_baseline_m2"], want["since"])
     assert row["baseline_remaining_km2"] == pytest.approx(baseline_km2 - want["since"] / 1e6,
                                                           rel=1e-6, abs=1e-6)
-    assert row["progress"] == pytest.approx(want["since"] / (baseline_km2 * 1e6), rel=1e-6)
+    assert row["progress"] == pytest.approx(want["since"] / (baseline_km2 * 1e6), rel=1e-6,
+                                            abs=2 / (baseline_km2 * 1e6))  # whole m²
     per_day = want["last_year"] / (day - day.replace(year=day.year - 1)).days
     if want["last_year"] > 1:
         days = row["baseline_remaining_km2"] * 1e6 / per_day
         assert row["projected_completion"] == day + dt.timedelta(days=math.ceil(days))
     else:
         assert row["projected_completion"] is None
+
+
+def test_the_burn_down_is_the_baseline_in_force_at_each_period_end(engine, world):
+    # A baseline stored from mid-2021 replaces the configured one from then on.
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO baselines (label, as_of, area_km2, district_id)"
+                          " VALUES ('national', DATE '2021-06-30', 50, NULL)"))
+        periods = accounting.timeseries(conn, start=D(2021, 1, 1), end=D(2023, 3, 31),
+                                        interval="month", baseline_km2=100.0,
+                                        baseline_date=D(2021, 1, 1))
+        summaries = [accounting.summary(conn, as_of=p["period_end"], baseline_km2=100.0,
+                                        baseline_date=D(2021, 1, 1)) for p in periods]
+    assert len(periods) == 27
+    fields = ("baseline_km2", "baseline_date", "released_since_baseline_m2",
+              "baseline_remaining_km2", "progress", "projected_completion")
+    for period, summary in zip(periods, summaries):
+        assert {k: period[k] for k in fields} == {k: summary[k] for k in fields}, period
+    # Against the world's own shapes, before and after the stored baseline takes over.
+    for period in periods:
+        day = period["period_end"]
+        since, km2 = (D(2021, 1, 1), 100) if day < D(2021, 6, 30) else (D(2021, 6, 30), 50)
+        assert period["baseline_km2"] == km2 and period["baseline_date"] == since
+        want = world.figures(EVERYWHERE, day, since=since)
+        if want["since"] > 0:
+            check_baseline(period, want, km2, day)
+        else:
+            assert period["released_since_baseline_m2"] == 0
+            assert period["baseline_remaining_km2"] == km2
+    assert any(p["projected_completion"] for p in periods)
 
 
 def test_projection_needs_releases_in_the_last_twelve_months(engine, world):
@@ -560,7 +591,8 @@ def test_timeseries_refuses_an_unknown_interval(engine):
     from minemap.errors import InvalidInput
 
     with engine.begin() as conn, pytest.raises(InvalidInput):
-        accounting.timeseries(conn, start=D(2021, 1, 1), end=D(2021, 2, 1), interval="week")
+        accounting.timeseries(conn, start=D(2021, 1, 1), end=D(2021, 2, 1), interval="week",
+                              baseline_km2=100.0, baseline_date=D(2021, 1, 1))
 
 
 def test_concurrent_refreshes_of_the_same_cells_run_one_after_the_other(engine, world):

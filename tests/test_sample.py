@@ -2,6 +2,7 @@
 
 import csv
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -180,3 +181,33 @@ def test_csv_units_and_the_80_column_table_never_cut_a_figure(engine, client, se
                     assert f"{row[f'{key}_m2'] / 1e6:,.2f}" in cells, (columns, key)
     assert "cleared" in shown[160] and "cleared" not in shown[80]
     assert {"mapped", "released", "remaining"} <= shown[80] and "remaining" in shown[40]
+
+
+def test_every_report_downloads_as_xlsx_with_numbers_and_dates(engine, client):
+    from openpyxl import load_workbook
+
+    with engine.begin() as conn:
+        sample.load(conn)
+    reports = {
+        "districts": ({"as_of": "2025-12-31"}, lambda body: body["districts"]),
+        "summary": ({"as_of": "2025-12-31"}, lambda body: [body]),
+        "timeseries": ({"from": "2021-01-01", "to": "2025-12-31"}, lambda body: body["periods"]),
+    }
+    for name, (params, rows_of) in reports.items():
+        rows = rows_of(client.get(f"/api/v1/reports/{name}", params=params).json())
+        got = client.get(f"/api/v1/reports/{name}", params=params | {"format": "xlsx",
+                                                                      "unit": "ha"})
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert f'{name}' in got.headers["content-disposition"]
+        sheet = load_workbook(io.BytesIO(got.content), read_only=True).active
+        header, *cells = [list(row) for row in sheet.iter_rows(values_only=True)]
+        assert len(cells) == len(rows) > 0
+        for row, values in zip(rows, cells, strict=True):
+            table = dict(itertools.zip_longest(header, values))  # empty cells end a row
+            assert table["remaining_ha"] == pytest.approx(row["remaining_m2"] / 1e4, abs=1e-9)
+            assert isinstance(table["remaining_ha"], (int, float))
+            date_key = "period_end" if name == "timeseries" else "as_of"
+            assert table[date_key].date().isoformat() == row[date_key]
+            if name != "timeseries":
+                assert table["devices_ap_mines"] == row["devices"]["ap_mines"]

@@ -5,6 +5,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 
+from openpyxl import Workbook
 from rich.table import Table
 
 # Decimal places of each unit from whole square metres: the conversion is exact.
@@ -42,6 +43,23 @@ def to_csv(rows: list[dict], unit: str = "m2") -> str:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_xlsx(rows: list[dict], unit: str = "m2", sheet: str = "report") -> bytes:
+    """Return `rows` as an XLSX workbook of one sheet: numbers as numbers, dates as dates,
+    areas in `unit` (m2, ha or km2)."""
+    book = Workbook(write_only=True)
+    table = book.create_sheet(sheet[:31])  # Excel's limit on a sheet's name
+    rows = [in_unit(flatten(r), unit) for r in rows]
+    if rows:
+        table.append(list(rows[0]))
+        for row in rows:
+            # in_unit writes converted areas exactly as text; a spreadsheet wants numbers.
+            table.append([float(v) if k.endswith(f"_{unit}") and isinstance(v, str) else v
+                          for k, v in row.items()])
+    out = io.BytesIO()
+    book.save(out)
     return out.getvalue()
 
 

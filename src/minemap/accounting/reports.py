@@ -313,13 +313,72 @@ ORDER BY p.k
 """
 
 
+# Per period and unit, the land released by the period's end that counts against the
+# baseline in force then, and the land released in the 12 months before it: the summary's
+# since_national and last_year at each period's end, from pieces grouped by their dates.
+SINCE_BASELINE_SQL = """
+WITH ends AS (
+    SELECT * FROM unnest(CAST(:ends AS date[]), CAST(:baseline_dates AS date[]),
+                         CAST(:years_ago AS date[])) AS e(period_end, baseline_date, year_ago)
+),
+released AS (
+    SELECT district_id, {h} AS h, {r} AS r, sum(CAST(round(area_m2 * 1e6) AS bigint)) AS micro
+    FROM pieces WHERE {h} <= :end AND {r} <= :end
+    GROUP BY 1, 2, 3
+)
+SELECT e.period_end, x.district_id,
+       sum(x.micro) FILTER (WHERE x.r > e.baseline_date) AS since_baseline,
+       sum(x.micro) FILTER (WHERE x.r > e.year_ago) AS last_year
+FROM ends AS e JOIN released AS x ON x.h <= e.period_end AND x.r <= e.period_end
+GROUP BY e.period_end, x.district_id
+"""
+
+NATIONAL_BASELINES = text("""
+SELECT as_of, area_km2 FROM baselines
+WHERE district_id IS NULL AND withdrawn_at IS NULL AND as_of <= :end
+ORDER BY as_of, id
+""")
+
+
+def _baselines_at(conn: Connection, ends: list[dt.date], baseline_km2: float,
+                  baseline_date: dt.date) -> list[tuple[dt.date, float]]:
+    """Return, for each day of `ends`, the national baseline (date, km²) in force: the
+    latest stored one by then, as `summary` chooses it, else the one given."""
+    stored = conn.execute(NATIONAL_BASELINES, {"end": max(ends)}).all()
+    chosen = []
+    for end in ends:
+        in_force = [row for row in stored if row.as_of <= end]  # later rows win
+        chosen.append((in_force[-1].as_of, as_km2(in_force[-1].area_km2)) if in_force
+                      else (baseline_date, baseline_km2))
+    return chosen
+
+
+def _baseline_by_period(conn: Connection, view: dict, ends: list[dt.date], *, end: dt.date,
+                        baseline_km2: float, baseline_date: dt.date) -> list[dict]:
+    """Return the summary's baseline fields at each day of `ends`, rounded as it rounds
+    them (each unit's sums to whole m², then added up)."""
+    baselines = _baselines_at(conn, ends, baseline_km2, baseline_date)
+    sql = text(SINCE_BASELINE_SQL.format(h=view["hazard_on"], r=view["release_on"]))
+    sums = {day: {"since": 0, "last_year": 0} for day in ends}
+    for row in conn.execute(sql, {"ends": ends, "baseline_dates": [d for d, _ in baselines],
+                                  "years_ago": [year_before(day) for day in ends],
+                                  "end": end}):
+        sums[row.period_end]["since"] += whole_m2(row.since_baseline)
+        sums[row.period_end]["last_year"] += whole_m2(row.last_year)
+    return [_baseline_fields(day, km2, date, sums[day]["since"], sums[day]["last_year"])
+            for day, (date, km2) in zip(ends, baselines)]
+
+
 def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
+               baseline_km2: float, baseline_date: dt.date,
                include_submitted: bool = False) -> list[dict]:
-    """Return, per month or year from `start` to `end`, the land released in it and after it.
+    """Return, per month or year from `start` to `end`, the land released in it and after it,
+    and the baseline figures at its end (the burn-down against the baseline).
 
     Periods are calendar months or years clipped to [start, end]. Released land counts in a
     period when its first release was completed in it and a hazard covering it was recorded
-    by the period's end; cumulative and remaining figures are as at the period's end.
+    by the period's end; cumulative, remaining and baseline figures are as at the period's
+    end, equal to the summary's at that date.
     """
     if interval not in STEPS:
         raise InvalidInput(f"interval must be one of {', '.join(STEPS)}, not {interval!r}")
@@ -339,4 +398,7 @@ def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
         period["remaining_m2"] = whole_m2(row["mapped_m2"] - row["released_cumulative_m2"])
         period["mapped_m2"] = period["released_cumulative_m2"] + period["remaining_m2"]
         rows.append(period)
-    return rows
+    baselines = _baseline_by_period(conn, VIEWS[include_submitted],
+                                    [row["period_end"] for row in rows], end=end,
+                                    baseline_km2=baseline_km2, baseline_date=baseline_date)
+    return [row | baseline for row, baseline in zip(rows, baselines)]

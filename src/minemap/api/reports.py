@@ -12,15 +12,16 @@ from minemap.http.auth import Reader
 from minemap.store.access import sees_submissions
 from minemap.http.deps import ConnectionDep, SettingsDep
 from minemap.errors import InvalidInput
-from minemap.reports import to_csv
+from minemap.reports import to_csv, to_xlsx
 from minemap.vocab import EARLIEST_DATE
 
 router = APIRouter(prefix="/reports", tags=["reports"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 AsOf = Annotated[dt.date | None, Query(description="Report date (default: today).")]
-Format = Annotated[Literal["json", "csv"], Query(description="json or csv.")]
+Format = Annotated[Literal["json", "csv", "xlsx"], Query(description="json, csv or xlsx.")]
 Unit = Annotated[Literal["m2", "ha", "km2"], Query(
-    description="Area unit of the CSV columns (m2, ha, km2); JSON is always in whole m².")]
+    description="Area unit of the CSV and XLSX columns (m2, ha, km2); JSON is always in whole m².")]
 Include = Annotated[Literal["submitted"] | None, Query(
     description="'submitted' to count submitted records too (admins and reviewers only).")]
 
@@ -38,6 +39,9 @@ def _respond(body, rows: list[dict], fmt: str, name: str, unit: str) -> Response
     if fmt == "csv":
         return Response(to_csv(jsonable(rows), unit), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if fmt == "xlsx":
+        return Response(to_xlsx(rows, unit, sheet=name.split("-")[0]), media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
     return JSONResponse(jsonable(body))
 
 
@@ -79,6 +83,7 @@ def districts(conn: ConnectionDep, settings: SettingsDep, reader: Reader, as_of:
 @router.get("/timeseries")
 def timeseries(
     conn: ConnectionDep,
+    settings: SettingsDep,
     reader: Reader,
     start: Annotated[dt.date, Query(alias="from", description="First day covered.")],
     end: Annotated[dt.date | None, Query(alias="to", description="Last day (default today).")] = None,
@@ -87,12 +92,15 @@ def timeseries(
     include: Include = None,
     unit: Unit = "m2",
 ) -> Response:
-    """Return, per period, what was released by each method, cumulatively, and what remains."""
+    """Return, per period, what was released by each method, cumulatively, what remains, and
+    the baseline's remainder and projected completion at the period's end."""
     end = _as_of(end, "to")
     _as_of(start, "from")
     if start > end:
         raise InvalidInput(f"from {start} is after to {end}")
     rows = accounting.timeseries(conn, start=start, end=end, interval=interval,
+                                 baseline_km2=settings.baseline_km2,
+                                 baseline_date=settings.baseline_date,
                                  include_submitted=sees_submissions(reader, include))
     body = {"from": start, "to": end, "interval": interval, "periods": rows}
     return _respond(body, rows, format, f"timeseries-{start}-{end}", unit)
