@@ -106,15 +106,11 @@ def test_the_dashboard_shows_the_reports_and_leads_to_the_map(site, browser, tmp
     summary = httpx.get(f"{site}/api/v1/reports/summary").json()
     rows = httpx.get(f"{site}/api/v1/reports/districts").json()["districts"]
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    requested, problems = [], []
-    page.on("request", lambda request: requested.append(request.url))
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" else None)
+    requested, problems = watched(page)
     page.goto(f"{site}/dashboard")
-    wait_for(page, "document.querySelector('#districts').dataset.loaded === 'true'"
-                   " && document.querySelector('#national [data-key=remaining_m2]').dataset.value")
+    dashboard_at(page, summary["as_of"])
 
-    page.screenshot(path=str(tmp_path / "dashboard.png"))  # kept in pytest's temporary folder
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)  # in pytest's tmp
     national = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
         '#national [data-key]')].map(cell => [cell.dataset.key, cell.dataset.value]))""")
     for key in ("mapped_m2", "released_m2", "cleared_m2", "remaining_m2", "baseline_km2"):
@@ -136,10 +132,30 @@ def test_the_dashboard_shows_the_reports_and_leads_to_the_map(site, browser, tmp
     page.click('#districts th[data-key="remaining_m2"] button')
     assert [float(r["remaining_m2"]) for r in table()] == sorted(remaining)
 
-    # The district with the hazard leads to the map, showing that district whole.
+    # The charts: the burn-down against the baseline, releases by method, devices by type.
+    check_charts(page, site, summary["as_of"])
+
+    # At an earlier date, every figure, row and chart is that date's.
+    page.fill("#as-of-date", "2022-05-31")
+    dashboard_at(page, "2022-05-31")
+    assert "date=2022-05-31" in page.url
+    then = httpx.get(f"{site}/api/v1/reports/summary", params={"as_of": "2022-05-31"}).json()
+    national = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '#national [data-key]')].map(cell => [cell.dataset.key, cell.dataset.value]))""")
+    for key in ("mapped_m2", "released_m2", "cleared_m2", "remaining_m2", "progress"):
+        assert float(national[key]) == then[key], key
+    then_rows = httpx.get(f"{site}/api/v1/reports/districts",
+                          params={"as_of": "2022-05-31"}).json()["districts"]
+    assert [float(r["remaining_m2"]) for r in table()] == sorted(
+        [r["remaining_m2"] for r in then_rows])  # still sorted as it was
+    check_charts(page, site, "2022-05-31")
+    assert page.get_attribute("#xlsx", "href").startswith(
+        "/api/v1/reports/districts?as_of=2022-05-31&format=xlsx")
+
+    # The district with the hazard leads to the map at that date, showing the district whole.
     page.click('#districts th[data-key="remaining_m2"] button')  # largest first again
     page.click("#districts tbody tr:first-child a")
-    assert "district=AZ-AGM" in page.url
+    assert "district=AZ-AGM" in page.url and "date=2022-05-31" in page.url
     aghdam = httpx.get(f"{site}/ogc/collections/districts/items",
                        params={"filter": "iso_3166_2 = 'AZ-AGM'"}).json()["features"][0]
     west, south, east, north = shape(aghdam["geometry"]).bounds
@@ -151,6 +167,43 @@ def test_the_dashboard_shows_the_reports_and_leads_to_the_map(site, browser, tmp
            < 2.5 * {east - west}""")
     assert problems == []
     assert all(url.startswith(site) for url in requested), requested
+
+
+def dashboard_at(page, date: str) -> None:
+    """Wait until every part of the dashboard shows `date`."""
+    wait_for(page, " && ".join(f"document.getElementById('{part}').dataset.date === '{date}'"
+                               for part in ("national", "districts", "burn-down", "by-method",
+                                            "devices")))
+
+
+def check_charts(page, site: str, date: str) -> None:
+    """The dashboard's charts draw the API's figures at `date`."""
+    import httpx
+
+    periods = httpx.get(f"{site}/api/v1/reports/timeseries", params={
+        "from": "2021-01-01", "to": date}).json()["periods"]
+    summary = httpx.get(f"{site}/api/v1/reports/summary", params={"as_of": date}).json()
+    drawn = page.evaluate("""() => Object.fromEntries(['burn-down', 'by-method', 'devices']
+        .map(id => [id, Chart.getChart(id).data.datasets.map(d => d.data)]))""")
+    baseline, burn_down, remaining, projection = drawn["burn-down"]
+    day = 86400  # the x axis is in days since 1970
+    assert [point["y"] for point in burn_down] == [p["baseline_remaining_km2"] for p in periods]
+    assert [point["y"] for point in baseline] == [p["baseline_km2"] for p in periods]
+    assert [point["y"] * 1e6 for point in remaining] == pytest.approx(
+        [p["remaining_m2"] for p in periods], abs=1e-6)
+    ends = [time.gmtime(point["x"] * day) for point in burn_down]
+    assert [time.strftime("%Y-%m-%d", end) for end in ends] == [p["period_end"] for p in periods]
+    completion = summary["projected_completion"]
+    assert periods[-1]["projected_completion"] == completion
+    if completion:
+        assert time.strftime("%Y-%m-%d", time.gmtime(projection[-1]["x"] * day)) == completion
+        assert projection[-1]["y"] == 0
+        assert page.get_attribute("#projection", "data-completion") == completion
+    cancelled, reduced, cleared = drawn["by-method"]
+    assert [v * 1e6 for v in cleared] == pytest.approx([p["cleared_m2"] for p in periods],
+                                                       abs=1e-6)
+    assert sum(cleared) > 0 or date < "2022-05-01"
+    assert drawn["devices"] == [list(summary["devices"].values())]
 
 
 def on_screen(page, lon: float, lat: float) -> tuple[float, float]:
@@ -272,8 +325,9 @@ def test_the_pages_speak_azerbaijani(site, browser):
     assert "Ağdam" in page.locator(".district-label").all_text_contents()
     # The choice is kept from page to page.
     page.click("header a[href='/dashboard']")
-    wait_for(page, "document.querySelector('#districts').dataset.loaded === 'true'")
+    dashboard_at(page, time.strftime("%Y-%m-%d", time.gmtime()))
     assert page.get_attribute("html", "lang") == "az"
+    assert page.inner_text("#devices-title") == "Məhv edilmiş qurğular, növə görə"
     assert page.inner_text("#districts th[data-key=district]") == "Rayon"
     # Numbers with the locale's decimal comma.
     assert "," in page.inner_text("#national [data-key=remaining_m2]")

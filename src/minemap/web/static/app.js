@@ -3,15 +3,9 @@
 // else: the labels are the page's own text (no font glyphs), the places a file of minemap's.
 "use strict";
 
-const {t, area, km2, share, report, today, monthEnds, view, setView} = minemap;
+const {t, area, km2, share, report, today, monthEnds, view, setView, COLOURS} = minemap;
 maplibregl.setWorkerUrl("/static/vendor/maplibre-gl/maplibre-gl-csp-worker.js");
 
-// Okabe & Ito's palette: told apart by readers with any common colour-vision deficiency.
-const COLOURS = {
-  SHA: "#E69F00", CHA: "#D55E00",
-  cancelled: "#56B4E9", reduced: "#009E73", cleared: "#0072B2",
-  remaining: "#CC79A7", border: "#444444", land: "#FAFAF7", water: "#DCE9F2",
-};
 // The choropleth's classes: sequential ramps of one hue (ColorBrewer YlOrBr and PuBu), read
 // by lightness, which every colour-vision deficiency keeps.
 const SHADES = {

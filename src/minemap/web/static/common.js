@@ -3,6 +3,12 @@
 "use strict";
 
 const minemap = (() => {
+  // Okabe & Ito's palette: told apart by readers with any common colour-vision deficiency.
+  const COLOURS = {
+    SHA: "#E69F00", CHA: "#D55E00",
+    cancelled: "#56B4E9", reduced: "#009E73", cleared: "#0072B2",
+    remaining: "#CC79A7", border: "#444444", land: "#FAFAF7", water: "#DCE9F2",
+  };
   const strings = JSON.parse(document.getElementById("strings").textContent);
   const locale = document.documentElement.lang;
 
@@ -81,5 +87,5 @@ const minemap = (() => {
   keepLanguageLinks();
   addEventListener("hashchange", keepLanguageLinks);
 
-  return {t, locale, area, km2, share, report, today, monthEnds, view, setView};
+  return {t, locale, area, km2, share, report, today, monthEnds, view, setView, COLOURS};
 })();
