@@ -373,7 +373,7 @@ def test_no_stored_baseline_makes_a_report_fail(api):
 def test_reports_never_write_a_non_finite_number(engine, tmp_path):
     """Defence below the database's: a baseline no float can hold, were one in use."""
     from minemap import accounting
-    from minemap.accounting.reports import _baseline_fields
+    from minemap.accounting.reports import baseline_fields
 
     load_aghdam(engine, tmp_path)
     with transaction(engine) as conn:
@@ -388,9 +388,9 @@ def test_reports_never_write_a_non_finite_number(engine, tmp_path):
             assert summary["progress"] is None and summary["baseline_km2"] is None, stored
     # A baseline so small that the progress overflows a float; and a rate so slow that the
     # projection does.
-    tiny = _baseline_fields(TODAY, 1e-320, TODAY, 10**6, 10**6)
+    tiny = baseline_fields(TODAY, 1e-320, TODAY, 10**6, 10**6)
     assert tiny["progress"] is None and tiny["projected_completion"] == TODAY
-    slow = _baseline_fields(TODAY, 5e8, TODAY, 0, 1)
+    slow = baseline_fields(TODAY, 5e8, TODAY, 0, 1)
     assert slow["progress"] == 0 and slow["projected_completion"] is None
 
 

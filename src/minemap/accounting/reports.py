@@ -36,7 +36,6 @@ import math
 from sqlalchemy import Connection, text
 
 from minemap.accounting.pieces import require_current
-from minemap.errors import InvalidInput
 from minemap.store.baselines import as_km2
 from minemap.store.districts import LABEL, require_loaded
 from minemap.vocab import DEVICE_FIELDS
@@ -50,7 +49,6 @@ VIEWS = {
            "method": "release_method_all", "closed_on": "closed_on_all",
            "reviews": ["approved", "submitted"]},
 }
-STEPS = {"month": "1 month", "year": "1 year"}
 AREAS = ("mapped_m2", "released_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
          "released_outside_m2", "remaining_m2")
 METHODS = ("cancelled", "reduced", "cleared")
@@ -134,11 +132,24 @@ ORDER BY u.id IS NULL, u.name, u.id
 
 # Areas are read as the stored decimals: as_km2 makes them floats, where a cast in SQL would
 # fail on one beyond float8.
-NATIONAL_BASELINE = text("""
+NATIONAL_BASELINES = text("""
 SELECT as_of, area_km2 FROM baselines
-WHERE district_id IS NULL AND withdrawn_at IS NULL AND as_of <= :as_of
-ORDER BY as_of DESC, id DESC LIMIT 1
+WHERE district_id IS NULL AND withdrawn_at IS NULL AND as_of <= :end
+ORDER BY as_of, id
 """)
+
+
+def baselines_at(conn: Connection, ends: list[dt.date], baseline_km2: float,
+                  baseline_date: dt.date) -> list[tuple[dt.date, float]]:
+    """Return, for each day of `ends`, the national baseline (date, km²) in force: the
+    latest stored one by then, else the one given."""
+    stored = conn.execute(NATIONAL_BASELINES, {"end": max(ends)}).all()
+    chosen = []
+    for end in ends:
+        in_force = [row for row in stored if row.as_of <= end]  # later rows win
+        chosen.append((in_force[-1].as_of, as_km2(in_force[-1].area_km2)) if in_force
+                      else (baseline_date, baseline_km2))
+    return chosen
 
 
 def year_before(day: dt.date) -> dt.date:
@@ -149,7 +160,7 @@ def year_before(day: dt.date) -> dt.date:
         return day.replace(year=day.year - 1, day=28)
 
 
-def _baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: dt.date | None,
+def baseline_fields(as_of: dt.date, baseline_km2: float | None, baseline_date: dt.date | None,
                      since_m2: int, last_year_m2: int) -> dict:
     """Return the baseline figures; all None without a usable baseline (a positive, finite
     area), and None for any that a float cannot hold."""
@@ -227,16 +238,14 @@ def summary(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline_d
 
     The baseline is the latest national row of `baselines` as of `as_of`, else the one given.
     """
-    stored = conn.execute(NATIONAL_BASELINE, {"as_of": as_of}).one_or_none()
-    if stored is not None:
-        baseline_date, baseline_km2 = stored.as_of, as_km2(stored.area_km2)
+    [(baseline_date, baseline_km2)] = baselines_at(conn, [as_of], baseline_km2, baseline_date)
     rows = _rows(conn, as_of=as_of, national_date=baseline_date,
                  include_submitted=include_submitted)
     keys = (*AREAS, "hazards_active", "hazards_closed", *DEVICE_FIELDS,
             "since_national_m2", "last_year_m2")
     total = {key: sum(row[key] for row in rows) for key in keys}  # whole numbers: exact
     return {**_figures(as_of, total),
-            **_baseline_fields(as_of, baseline_km2, baseline_date,
+            **baseline_fields(as_of, baseline_km2, baseline_date,
                                total["since_national_m2"], total["last_year_m2"])}
 
 
@@ -260,145 +269,7 @@ def districts(conn: Connection, *, as_of: dt.date, baseline_km2: float, baseline
             "district_code": row["district_code"],
             "iso_3166_2": row["iso_3166_2"],
             **_figures(as_of, row),
-            **_baseline_fields(as_of, row["baseline_km2"], row["baseline_date"],
+            **baseline_fields(as_of, row["baseline_km2"], row["baseline_date"],
                                row["since_district_m2"], row["last_year_m2"]),
         })
     return out
-
-
-# The index of the period a date falls in, counted from the one holding :start.
-PERIOD_INDEX = {
-    "month": "12 * (EXTRACT(YEAR FROM {d}) - EXTRACT(YEAR FROM CAST(:start AS date)))"
-             " + EXTRACT(MONTH FROM {d}) - EXTRACT(MONTH FROM CAST(:start AS date))",
-    "year": "EXTRACT(YEAR FROM {d}) - EXTRACT(YEAR FROM CAST(:start AS date))",
-}
-
-
-def _timeseries_sql(view: dict, interval: str) -> str:
-    h, r, m = view["hazard_on"], view["release_on"], view["method"]
-
-    def index(d: str) -> str:
-        return f"CASE WHEN {d} < :start THEN -1 ELSE {PERIOD_INDEX[interval].format(d=d)} END"
-
-    in_period = "b.released = p.k AND b.counted = p.k"
-    by_method = ",\n".join(
-        f"coalesce(sum(b.area_m2) FILTER (WHERE {in_period} AND b.method = '{method}'), 0)"
-        f" AS {method}_m2" for method in ("cancelled", "reduced", "cleared"))
-    return f"""
-WITH periods AS (
-    SELECT row_number() OVER (ORDER BY p) - 1 AS k,
-           greatest(CAST(p AS date), :start) AS period,
-           least(CAST(p + CAST(:step AS interval) - interval '1 day' AS date), :end) AS period_end
-    FROM generate_series(date_trunc(:unit, CAST(:start AS timestamp)), CAST(:end AS timestamp),
-                         CAST(:step AS interval)) AS p
-),
-buckets AS (
-    -- The pieces summed by the period their hazard was recorded in, the one their first
-    -- release was completed in, and the later of the two (from when they count as released;
-    -- -1 is before the start). A handful of rows, however many pieces.
-    SELECT {index(h)} AS recorded, {index(r)} AS released,
-           {index(f"CASE WHEN {r} IS NOT NULL THEN greatest({h}, {r}) END")} AS counted,
-           {m} AS method, sum(CAST(round(area_m2 * 1e6) AS bigint)) AS area_m2
-    FROM pieces WHERE {h} <= :end
-    GROUP BY 1, 2, 3, 4
-)
-SELECT p.period, p.period_end,
-       {by_method},
-       coalesce(sum(b.area_m2) FILTER (WHERE {in_period}), 0) AS released_m2,
-       coalesce(sum(b.area_m2) FILTER (WHERE b.counted <= p.k), 0) AS released_cumulative_m2,
-       coalesce(sum(b.area_m2) FILTER (WHERE b.recorded <= p.k), 0) AS mapped_m2
-FROM periods AS p LEFT JOIN buckets AS b ON true
-GROUP BY p.k, p.period, p.period_end
-ORDER BY p.k
-"""
-
-
-# Per period and unit, the land released by the period's end that counts against the
-# baseline in force then, and the land released in the 12 months before it: the summary's
-# since_national and last_year at each period's end, from pieces grouped by their dates.
-SINCE_BASELINE_SQL = """
-WITH ends AS (
-    SELECT * FROM unnest(CAST(:ends AS date[]), CAST(:baseline_dates AS date[]),
-                         CAST(:years_ago AS date[])) AS e(period_end, baseline_date, year_ago)
-),
-released AS (
-    SELECT district_id, {h} AS h, {r} AS r, sum(CAST(round(area_m2 * 1e6) AS bigint)) AS micro
-    FROM pieces WHERE {h} <= :end AND {r} <= :end
-    GROUP BY 1, 2, 3
-)
-SELECT e.period_end, x.district_id,
-       sum(x.micro) FILTER (WHERE x.r > e.baseline_date) AS since_baseline,
-       sum(x.micro) FILTER (WHERE x.r > e.year_ago) AS last_year
-FROM ends AS e JOIN released AS x ON x.h <= e.period_end AND x.r <= e.period_end
-GROUP BY e.period_end, x.district_id
-"""
-
-NATIONAL_BASELINES = text("""
-SELECT as_of, area_km2 FROM baselines
-WHERE district_id IS NULL AND withdrawn_at IS NULL AND as_of <= :end
-ORDER BY as_of, id
-""")
-
-
-def _baselines_at(conn: Connection, ends: list[dt.date], baseline_km2: float,
-                  baseline_date: dt.date) -> list[tuple[dt.date, float]]:
-    """Return, for each day of `ends`, the national baseline (date, km²) in force: the
-    latest stored one by then, as `summary` chooses it, else the one given."""
-    stored = conn.execute(NATIONAL_BASELINES, {"end": max(ends)}).all()
-    chosen = []
-    for end in ends:
-        in_force = [row for row in stored if row.as_of <= end]  # later rows win
-        chosen.append((in_force[-1].as_of, as_km2(in_force[-1].area_km2)) if in_force
-                      else (baseline_date, baseline_km2))
-    return chosen
-
-
-def _baseline_by_period(conn: Connection, view: dict, ends: list[dt.date], *, end: dt.date,
-                        baseline_km2: float, baseline_date: dt.date) -> list[dict]:
-    """Return the summary's baseline fields at each day of `ends`, rounded as it rounds
-    them (each unit's sums to whole m², then added up)."""
-    baselines = _baselines_at(conn, ends, baseline_km2, baseline_date)
-    sql = text(SINCE_BASELINE_SQL.format(h=view["hazard_on"], r=view["release_on"]))
-    sums = {day: {"since": 0, "last_year": 0} for day in ends}
-    for row in conn.execute(sql, {"ends": ends, "baseline_dates": [d for d, _ in baselines],
-                                  "years_ago": [year_before(day) for day in ends],
-                                  "end": end}):
-        sums[row.period_end]["since"] += whole_m2(row.since_baseline)
-        sums[row.period_end]["last_year"] += whole_m2(row.last_year)
-    return [_baseline_fields(day, km2, date, sums[day]["since"], sums[day]["last_year"])
-            for day, (date, km2) in zip(ends, baselines)]
-
-
-def timeseries(conn: Connection, *, start: dt.date, end: dt.date, interval: str,
-               baseline_km2: float, baseline_date: dt.date,
-               include_submitted: bool = False) -> list[dict]:
-    """Return, per month or year from `start` to `end`, the land released in it and after it,
-    and the baseline figures at its end (the burn-down against the baseline).
-
-    Periods are calendar months or years clipped to [start, end]. Released land counts in a
-    period when its first release was completed in it and a hazard covering it was recorded
-    by the period's end; cumulative, remaining and baseline figures are as at the period's
-    end, equal to the summary's at that date.
-    """
-    if interval not in STEPS:
-        raise InvalidInput(f"interval must be one of {', '.join(STEPS)}, not {interval!r}")
-    if start > end:
-        raise InvalidInput(f"start {start} is after end {end}")
-    require_loaded(conn)
-    require_current(conn)
-    params = {"start": start, "end": end, "unit": interval, "step": STEPS[interval]}
-    rows = []
-    sql = text(_timeseries_sql(VIEWS[include_submitted], interval))
-    for row in conn.execute(sql, params).mappings():
-        # Rounded as the reports are: the methods and what remains; the rest are their sums.
-        period = {key: row[key] for key in ("period", "period_end")}
-        period |= {f"{method}_m2": whole_m2(row[f"{method}_m2"]) for method in METHODS}
-        period["released_m2"] = sum(period[f"{method}_m2"] for method in METHODS)
-        period["released_cumulative_m2"] = whole_m2(row["released_cumulative_m2"])
-        period["remaining_m2"] = whole_m2(row["mapped_m2"] - row["released_cumulative_m2"])
-        period["mapped_m2"] = period["released_cumulative_m2"] + period["remaining_m2"]
-        rows.append(period)
-    baselines = _baseline_by_period(conn, VIEWS[include_submitted],
-                                    [row["period_end"] for row in rows], end=end,
-                                    baseline_km2=baseline_km2, baseline_date=baseline_date)
-    return [row | baseline for row, baseline in zip(rows, baselines)]
